@@ -1,0 +1,176 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from annotation.dimensions import DIMENSION_KEYS
+
+
+class PairKind(models.TextChoices):
+    CROSS_GENERATOR = "cross", "Across generators"
+    SAME_GENERATOR = "same", "Same generator"
+
+
+class Choice(models.TextChoices):
+    """A judgement on one dimension, relative to the pair's canonical order (not to screen sides)."""
+
+    FIRST = "first", "First image"
+    SECOND = "second", "Second image"
+    TIE = "tie", "Tie"
+
+
+class Side(models.TextChoices):
+    FIRST = "first", "First image on the left"
+    SECOND = "second", "Second image on the left"
+
+
+def _choice_field() -> models.CharField:
+    return models.CharField(max_length=8, choices=Choice.choices)
+
+
+def _dimension_constraints(prefix: str) -> list[models.CheckConstraint]:
+    return [
+        models.CheckConstraint(condition=Q(**{f"{key}__in": Choice.values}), name=f"{prefix}_{key}_choice")
+        for key in DIMENSION_KEYS
+    ]
+
+
+class Pair(models.Model):
+    """Two images of the same prompt, stored in canonical order (smaller image id first)."""
+
+    prompt = models.ForeignKey("annotation.Prompt", on_delete=models.PROTECT, related_name="pairs")
+    image_first = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="pairs_as_first")
+    image_second = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="pairs_as_second")
+    kind = models.CharField(max_length=8, choices=PairKind.choices)
+    judgements_required = models.PositiveSmallIntegerField(default=3)
+    judgements_done = models.PositiveSmallIntegerField(default=0)
+    is_gold = models.BooleanField(default=False, db_index=True)
+    gold_answers = models.JSONField(
+        default=dict, blank=True, help_text="For gold pairs: dimension -> first/second/tie, set by a reviewer."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("id",)
+        permissions = [
+            ("label_pairs", "Can judge image pairs"),
+            ("adjudicate_pairs", "Can adjudicate disputed pairs and set gold answers"),
+            ("view_quality", "Can see quality and agreement figures"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["image_first", "image_second"], name="pair_unique_images"),
+            models.CheckConstraint(condition=Q(image_first__lt=F("image_second")), name="pair_canonical_order"),
+            models.CheckConstraint(condition=Q(kind__in=PairKind.values), name="pair_kind_valid"),
+            models.CheckConstraint(condition=Q(judgements_required__gte=1), name="pair_required_positive"),
+            models.CheckConstraint(
+                condition=Q(judgements_done__lte=F("judgements_required")), name="pair_done_within_required"
+            ),
+        ]
+        indexes = [
+            # The labeling queue: open pairs, most-judged first.
+            models.Index(
+                F("judgements_done").desc(),
+                "id",
+                condition=Q(judgements_done__lt=F("judgements_required")),
+                name="pair_open_queue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.pk} ({self.image_first_id} vs {self.image_second_id})"
+
+
+class PairLease(models.Model):
+    """A pair handed to one annotator until `expires_at`; an expired lease frees the slot."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pair_leases")
+    left_side = models.CharField(max_length=8, choices=Side.choices, default=Side.FIRST)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pair", "annotator"], name="pair_lease_once_per_annotator")]
+
+    def __str__(self) -> str:
+        return f"lease of pair {self.pair_id} to {self.annotator_id} until {self.expires_at:%H:%M}"
+
+
+class Judgement(models.Model):
+    pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="judgements")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgements")
+    aesthetics = _choice_field()
+    detail = _choice_field()
+    alignment = _choice_field()
+    overall = _choice_field()
+    left_side = models.CharField(
+        max_length=8, choices=Side.choices, help_text="Which of the pair's images was shown on the left."
+    )
+    duration_ms = models.PositiveIntegerField(help_text="Time from the pair being shown to submission.")
+    client_token = models.UUIDField(default=uuid.uuid4, unique=True, help_text="Makes a retried submit idempotent.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="judgement_once_per_annotator"),
+            models.CheckConstraint(condition=Q(left_side__in=Side.values), name="judgement_left_side_valid"),
+            *_dimension_constraints("judgement"),
+        ]
+        indexes = [models.Index(fields=["annotator", "created_at"], name="judgement_annotator_day")]
+
+    def __str__(self) -> str:
+        return f"judgement {self.pk} on pair {self.pair_id} by {self.annotator_id}"
+
+    def choices(self) -> dict[str, str]:
+        return {key: getattr(self, key) for key in DIMENSION_KEYS}
+
+
+class PairSkip(models.Model):
+    """An annotator declined a pair (with a reason); they are not offered it again."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pair_skips")
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pair", "annotator"], name="pair_skip_once_per_annotator")]
+
+    def __str__(self) -> str:
+        return f"skip of pair {self.pair_id} by {self.annotator_id}"
+
+
+class Adjudication(models.Model):
+    """A reviewer's final answer for a disputed pair; it wins over the annotators' votes."""
+
+    pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="adjudication")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications")
+    aesthetics = _choice_field()
+    detail = _choice_field()
+    alignment = _choice_field()
+    overall = _choice_field()
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = _dimension_constraints("adjudication")
+
+    def __str__(self) -> str:
+        return f"adjudication of pair {self.pair_id}"
+
+
+class AnnotatorProfile(models.Model):
+    """Labeling status of a person: an admin can stop them and exclude their judgements from datasets."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotator_profile")
+    labeling_enabled = models.BooleanField(default=True)
+    judgements_excluded = models.BooleanField(
+        default=False, help_text="Leave this person's judgements out of the next dataset versions."
+    )
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -1,0 +1,1 @@
+"""MPS models, training and evaluation. Only `training.mps` and the GPU tasks import torch."""

@@ -39,7 +39,7 @@ def thumbnail_upload_path(instance: "Image", filename: str) -> str:
 class Image(models.Model):
     prompt = models.ForeignKey("annotation.Prompt", on_delete=models.PROTECT, related_name="images")
     generator = models.ForeignKey(Generator, on_delete=models.PROTECT, related_name="images")
-    file = models.ImageField(upload_to=image_upload_path, width_field="width", height_field="height", max_length=255)
+    file = models.ImageField(upload_to=image_upload_path, max_length=255)
     thumbnail = models.ImageField(upload_to=thumbnail_upload_path, blank=True, max_length=255)
     sha256 = models.CharField(max_length=64, unique=True)
     width = models.PositiveIntegerField()

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from annotation.views import labeling
+
+urlpatterns = [
+    path("", labeling.label_form, name="label-form"),
+]

@@ -1,0 +1,161 @@
+"""DRF API of the labeling queue: thin doors onto annotation.services.queue."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.selectors_labeling import annotator_counts, lease_payload
+from annotation.services import queue
+
+
+class CanLabel(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.is_authenticated and request.user.has_perm("annotation.label_pairs")
+
+
+class ImageOut(serializers.Serializer):
+    url = serializers.CharField()
+    thumbnail_url = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+class LeasedPairOut(serializers.Serializer):
+    pair_id = serializers.IntegerField()
+    prompt = serializers.CharField()
+    left = ImageOut()
+    right = ImageOut()
+    lease_expires_at = serializers.DateTimeField()
+
+
+class NextIn(serializers.Serializer):
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        default=list,
+        max_length=10,
+        help_text="Pairs the client shows already (so the preloaded next one is a different pair).",
+    )
+
+
+class AnswersIn(serializers.Serializer):
+    """One answer per dimension as seen on screen; the server maps it to the pair's canonical order."""
+
+    aesthetics = serializers.ChoiceField(choices=queue.SCREEN_ANSWERS)
+    detail = serializers.ChoiceField(choices=queue.SCREEN_ANSWERS)
+    alignment = serializers.ChoiceField(choices=queue.SCREEN_ANSWERS)
+    overall = serializers.ChoiceField(choices=queue.SCREEN_ANSWERS)
+
+
+class SubmitIn(serializers.Serializer):
+    pair_id = serializers.IntegerField()
+    answers = AnswersIn()
+    client_token = serializers.UUIDField(help_text="Made by the client once per submission; a retry reuses it.")
+    duration_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False)
+
+
+class JudgementOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    pair_id = serializers.IntegerField()
+    client_token = serializers.UUIDField()
+    left_side = serializers.CharField()
+    created = serializers.BooleanField()
+
+
+class PairIn(serializers.Serializer):
+    pair_id = serializers.IntegerField()
+
+
+class SkipIn(PairIn):
+    reason = serializers.CharField(max_length=200)
+
+
+class StatsOut(serializers.Serializer):
+    today = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+def _refused(error: queue.QueueError) -> Response:
+    code = status.HTTP_409_CONFLICT if isinstance(error, queue.PairFull | queue.LeaseMissing) else 400
+    if isinstance(error, queue.LabelingDisabled):
+        code = status.HTTP_403_FORBIDDEN
+    return Response({"detail": str(error)}, status=code)
+
+
+class NextPairView(APIView):
+    permission_classes = [CanLabel]
+
+    @extend_schema(
+        request=NextIn,
+        responses={200: LeasedPairOut, 204: OpenApiResponse(description="Nothing to judge right now.")},
+        summary="Claim the next pair (a lease of LEASE_SECONDS)",
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(NextIn, request)
+        try:
+            lease = queue.pair_claim(annotator=request.user, exclude_pair_ids=tuple(data["exclude"]))
+        except queue.QueueError as error:
+            return _refused(error)
+        if lease is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(lease_payload(lease))
+
+
+class SubmitView(APIView):
+    permission_classes = [CanLabel]
+
+    @extend_schema(request=SubmitIn, responses={201: JudgementOut, 200: JudgementOut}, summary="Submit a judgement")
+    def post(self, request: Request) -> Response:
+        data = _valid(SubmitIn, request)
+        try:
+            judgement, created = queue.judgement_submit(annotator=request.user, **data)
+        except queue.QueueError as error:
+            return _refused(error)
+        body = {
+            "id": judgement.pk,
+            "pair_id": judgement.pair_id,
+            "client_token": judgement.client_token,
+            "left_side": judgement.left_side,
+            "created": created,
+        }
+        return Response(JudgementOut(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ReleaseView(APIView):
+    permission_classes = [CanLabel]
+
+    @extend_schema(request=PairIn, responses={204: None}, summary="Give a leased pair back to the queue")
+    def post(self, request: Request) -> Response:
+        data = _valid(PairIn, request)
+        queue.pair_lease_release(annotator=request.user, pair_id=data["pair_id"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SkipView(APIView):
+    permission_classes = [CanLabel]
+
+    @extend_schema(request=SkipIn, responses={204: None}, summary="Skip a leased pair with a reason")
+    def post(self, request: Request) -> Response:
+        data = _valid(SkipIn, request)
+        try:
+            queue.pair_skip(annotator=request.user, pair_id=data["pair_id"], reason=data["reason"])
+        except queue.QueueError as error:
+            return _refused(error)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyStatsView(APIView):
+    permission_classes = [CanLabel]
+
+    @extend_schema(responses=StatsOut, summary="My judgement counts (today, total)")
+    def get(self, request: Request) -> Response:
+        return Response(annotator_counts(user=request.user))
+
+
+def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
+from annotation.admin_prompts import import_job_admin_urls, prompt_admin_urls
 from annotation.models import (
     Adjudication,
     AnnotatorProfile,
@@ -46,6 +47,10 @@ class PromptAdmin(BigTableAdmin):
     readonly_fields = ("normalized_text", "normalized_hash", "created_at", "updated_at")
     list_select_related = ("category", "subcategory")
     inlines = (PromptReviewInline,)
+    change_list_template = "prompts/admin_prompt_change_list.html"
+
+    def get_urls(self):
+        return prompt_admin_urls(self) + super().get_urls()
 
     @admin.display(description="text")
     def short_text(self, prompt: Prompt) -> str:
@@ -160,6 +165,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "original_name", "status", "progress", "created_at")
     list_filter = ("kind", "status")
     readonly_fields = (*JOB_FIELDS, "summary")
+    change_list_template = "prompts/admin_importjob_change_list.html"
+
+    def get_urls(self):
+        return import_job_admin_urls(self) + super().get_urls()
 
 
 @admin.register(AugmentationJob)

@@ -1,0 +1,105 @@
+"""Admin pages of the prompt pipeline: upload a prompt file, watch its import, browse near-duplicate groups.
+
+The model admins in annotation/admin.py add these URLs with `get_urls`; the admin site's own
+`admin_view` wrapper requires an active staff user, and each view checks its permission.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from annotation.models import Category, ImportJob, ImportKind
+from annotation.selectors_prompts import near_duplicate_groups_list
+from annotation.services.prompt_import import ImportFileError
+from annotation.services.prompt_import_jobs import prompt_import_job_create
+from mhp.jobs import FINISHED_STATUSES
+
+GROUPS_PER_PAGE = 25
+
+
+class PromptImportForm(forms.Form):
+    file = forms.FileField(help_text="JSONL, CSV, Parquet (.jsonl, .csv, .parquet) or plain text, one prompt a line")
+    source = forms.CharField(max_length=64, required=False, help_text="for rows that name no source")
+    category = forms.ModelChoiceField(
+        Category.objects.all(), required=False, to_field_name="slug", help_text="for rows that name no category"
+    )
+
+
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, **extra) -> dict:
+    return {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **extra}
+
+
+def prompt_import_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("annotation.add_importjob"):
+        raise PermissionDenied
+    form = PromptImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        category = form.cleaned_data["category"]
+        try:
+            job = prompt_import_job_create(
+                upload=form.cleaned_data["file"],
+                created_by=request.user,
+                source=form.cleaned_data["source"],
+                category_slug=category.slug if category else "",
+            )
+        except ImportFileError as error:
+            form.add_error("file", str(error))
+        else:
+            return redirect("admin:annotation_importjob_prompt_progress", job.pk)
+    context = _context(model_admin, request, form=form, title="Import prompts")
+    return TemplateResponse(request, "prompts/admin_import_upload.html", context)
+
+
+def prompt_import_progress_view(model_admin: admin.ModelAdmin, request: HttpRequest, job_id: int) -> HttpResponse:
+    if not request.user.has_perm("annotation.view_importjob"):
+        raise PermissionDenied
+    job = get_object_or_404(ImportJob, pk=job_id, kind=ImportKind.PROMPTS)
+    context = _context(
+        model_admin,
+        request,
+        job=job,
+        finished=job.status in FINISHED_STATUSES,
+        percent=round(job.progress * 100),
+        title=f"Prompt import {job.pk}: {job.original_name}",
+    )
+    return TemplateResponse(request, "prompts/admin_import_progress.html", context)
+
+
+def near_duplicate_groups_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("annotation.view_prompt"):
+        raise PermissionDenied
+    page = Paginator(near_duplicate_groups_list(), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+    context = _context(model_admin, request, page=page, title="Near-duplicate prompt groups")
+    return TemplateResponse(request, "prompts/admin_near_duplicate_groups.html", context)
+
+
+def import_job_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    wrap = model_admin.admin_site.admin_view
+    return [
+        path(
+            "upload-prompts/",
+            wrap(lambda request: prompt_import_upload_view(model_admin, request)),
+            name="annotation_importjob_prompt_upload",
+        ),
+        path(
+            "<int:job_id>/prompt-progress/",
+            wrap(lambda request, job_id: prompt_import_progress_view(model_admin, request, job_id)),
+            name="annotation_importjob_prompt_progress",
+        ),
+    ]
+
+
+def prompt_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    wrap = model_admin.admin_site.admin_view
+    return [
+        path(
+            "near-duplicates/",
+            wrap(lambda request: near_duplicate_groups_view(model_admin, request)),
+            name="annotation_prompt_near_duplicates",
+        )
+    ]

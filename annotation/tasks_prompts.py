@@ -1,0 +1,10 @@
+"""Celery tasks of the prompt pipeline: thin doors onto annotation.services."""
+
+from celery import shared_task
+
+from annotation.services.prompt_import_jobs import prompt_import_job_run
+
+
+@shared_task(name="annotation.prompt_import_job")
+def prompt_import_job_task(job_id: int) -> str:
+    return prompt_import_job_run(job_id=job_id).status

@@ -1,0 +1,41 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotation.services.image_import import ImageImportSummary, images_import
+
+
+class Command(BaseCommand):
+    help = "Import generated images listed in a JSONL manifest (prompt, generator, path, seed, settings)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("manifest", type=Path)
+        parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
+
+    def handle(self, *args, manifest: Path, root: Path | None, **options):
+        if not manifest.is_file():
+            raise CommandError(f"no such file: {manifest}")
+        root = root or manifest.parent
+        if not root.is_dir():
+            raise CommandError(f"no such folder: {root}")
+        with tqdm(total=0, unit="lines", disable=options["verbosity"] < 1, file=self.stderr) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            summary = images_import(manifest=manifest, root=root, progress=progress)
+        self._report(summary)
+
+    def _report(self, summary: ImageImportSummary) -> None:
+        self.stdout.write(
+            f"{summary.manifest}: {summary.lines_read} lines read, {summary.imported} imported, "
+            f"{summary.duplicates} duplicates, {summary.refused - summary.duplicates} refused otherwise"
+        )
+        if summary.generators_created:
+            self.stdout.write(f"  new generators: {', '.join(summary.generators_created)}")
+        for row in summary.refused_lines:
+            self.stdout.write(f"  line {row['line']} {row['path']}: {row['reason']}")
+        if summary.refused > len(summary.refused_lines):
+            self.stdout.write(f"  ... and {summary.refused - len(summary.refused_lines)} more refused lines")

@@ -101,3 +101,36 @@ def browser_login(page, live_server):
         return page
 
     return login
+
+
+def _reseed_migration_data() -> None:
+    """Put back the rows that data migrations made (categories, role groups) after a flush emptied them."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    importlib.import_module("annotation.migrations.0002_seed_categories").seed(apps, None)
+    if Group.objects.filter(name="annotator").exists():
+        return
+    roles = importlib.import_module("annotation.migrations.0003_roles")
+    memberships = {
+        "annotator": roles._permissions(Permission, roles.ANNOTATOR),
+        "reviewer": roles._permissions(Permission, roles.REVIEWER),
+        "admin": list(Permission.objects.filter(content_type__app_label__in=roles.ADMIN_APPS))
+        + roles._permissions(Permission, roles.ADMIN_EXTRA),
+    }
+    for name, permissions in memberships.items():
+        Group.objects.create(name=name).permissions.set(permissions)
+
+
+@pytest.fixture(autouse=True)
+def _migration_data_in_transactional_tests(request):
+    # Transactional tests flush every table when they end, data-migration rows included.
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if transactional:
+        request.getfixturevalue("_django_db_helper")
+        _reseed_migration_data()

@@ -115,6 +115,8 @@ REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss", "amqp"))
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
+# Lets the API read back a result by task id in the embedded (in-process) mode too.
+CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_RESULT_BACKEND = env_url("CELERY_RESULT_BACKEND", REDIS_URL, schemes=("redis", "rediss")) or ("cache+memory://")
 if CELERY_BROKER_URL is None:
     CELERY_BROKER_URL = "memory://"
@@ -147,6 +149,9 @@ OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 60.0, minimum=1.0)
 
 # Where training runs, evaluation outputs and dataset exports are written (shared with GPU workers).
 ARTIFACTS_ROOT = env_path("ARTIFACTS_ROOT", BASE_DIR / "var" / "artifacts")
+
+# The MPS checkpoint the scoring API uses when a request names none (any format load_checkpoint reads).
+MPS_CHECKPOINT = env_str("MPS_CHECKPOINT", "")
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/label/", include("annotation.urls_api_labeling")),
+    path("api/", include("training.urls")),
     path("", include("annotation.urls")),
 ]
 

@@ -1,9 +1,6 @@
 """Builders for labeling tests: many pairs of one prompt from few images (decoding images is the slow part)."""
 
-import importlib
 import itertools
-
-from django.contrib.auth.models import Group, Permission
 
 from annotation.models import Pair
 from annotation.services.pairs import pair_get_or_create
@@ -26,21 +23,3 @@ def make_pairs(count: int, *, required: int = 3, generators: int = 3) -> list[Pa
             if len(pairs) == count:
                 return pairs
     raise AssertionError("unreachable")
-
-
-def ensure_role_groups() -> None:
-    """Re-create the role groups after a transactional test's flush emptied them (migrations made them).
-
-    Permissions survive a flush (post_migrate re-creates them); the groups, data of a migration, do not.
-    """
-    if Group.objects.filter(name="annotator").exists():
-        return
-    migration = importlib.import_module("annotation.migrations.0003_roles")
-    memberships = {
-        "annotator": migration._permissions(Permission, migration.ANNOTATOR),
-        "reviewer": migration._permissions(Permission, migration.REVIEWER),
-        "admin": list(Permission.objects.filter(content_type__app_label__in=migration.ADMIN_APPS))
-        + migration._permissions(Permission, migration.ADMIN_EXTRA),
-    }
-    for name, permissions in memberships.items():
-        Group.objects.create(name=name).permissions.set(permissions)

@@ -5,7 +5,7 @@ import pytest
 from annotation import roles
 from annotation.models import Image, Judgement
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import ensure_role_groups, make_pairs
+from annotation.tests.labeling_factories import make_pairs
 
 # Per row, in order: aesthetics, detail, alignment, overall.
 KEYS = ("ArrowLeft", "2", "ArrowRight", "1")
@@ -22,7 +22,6 @@ def _shown_images(page) -> tuple[int, int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_annotator_judges_three_pairs_with_the_keyboard(browser_login, live_server):
-    ensure_role_groups()
     make_pairs(5)
     make_user(roles.ANNOTATOR, username="kbd")
     page = browser_login("kbd")

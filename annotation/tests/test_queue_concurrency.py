@@ -13,7 +13,7 @@ from annotation import roles
 from annotation.models import Judgement, Pair, PairLease
 from annotation.services import queue
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import ANSWERS_LEFT, ensure_role_groups, make_pairs
+from annotation.tests.labeling_factories import ANSWERS_LEFT, make_pairs
 
 WORKERS = 20
 PAIRS = 30
@@ -58,7 +58,6 @@ def _annotate_until_empty(user, stored: list, errors: list) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_workers_empty_the_queue_with_exactly_n_judgements_per_pair():
-    ensure_role_groups()
     pairs = make_pairs(PAIRS, required=REQUIRED)
     users = [make_user(roles.ANNOTATOR) for _ in range(WORKERS)]
     stored: list[tuple[int, int, int]] = []

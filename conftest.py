@@ -5,6 +5,9 @@ import os
 import pytest
 from django.conf import settings
 
+# Fixtures for tests that start real services (Celery workers, gunicorn): clean_redis.
+pytest_plugins = ["mhp.tests.services"]
+
 
 def _database_vendor() -> str:
     return "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"

@@ -1,0 +1,92 @@
+"""Real processes for tests: Celery workers and a gunicorn web server on the test database and Redis."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def service_environment() -> dict[str, str]:
+    """What a worker or web process needs to share the test's database, Redis and media folder."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mhp.settings",
+        "SECRET_KEY": "service-test-key",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.TEST_REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+
+
+@pytest.fixture
+def clean_redis():
+    client = redis.Redis.from_url(settings.TEST_REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as error:
+        pytest.fail(f"Redis is needed at {settings.TEST_REDIS_URL}: {error}")
+    client.flushdb()
+    yield
+    client.flushdb()
+
+
+def start_worker(queues: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "mhp", "worker", "-Q", queues, "--pool", "solo"]
+    command += ["--without-mingle", "--without-gossip", "--loglevel", "INFO"]
+    worker = subprocess.Popen(
+        command, cwd=ROOT, env=service_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 60
+    for line in worker.stdout:
+        if " ready." in line:
+            return worker
+        if time.monotonic() > deadline:
+            break
+    worker.kill()
+    pytest.fail("the Celery worker did not become ready")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_web() -> tuple[subprocess.Popen, str]:
+    """gunicorn serving the project, as deployed; returns the process and its base URL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "gunicorn", "mhp.wsgi:application", "-w", "1", "-b", f"127.0.0.1:{port}"]
+    web = subprocess.Popen(command, cwd=ROOT, env=service_environment(), stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base_url}/healthz", timeout=2)
+            return web, base_url
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    stop(web)
+    pytest.fail("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

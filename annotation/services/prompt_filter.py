@@ -1,0 +1,147 @@
+"""The prompt filter queue: hand out one prompt under a lease, record a review, settle the prompt.
+
+Claiming locks candidate prompt rows with `SELECT ... FOR UPDATE SKIP LOCKED`, so two people
+claiming at once walk past each other's rows; a prompt is handed out only while its reviews done
+plus its live leases stay below the reviews it needs, so nobody gets a prompt that others already
+cover. When the last needed review arrives, agreeing reviews settle the prompt and disagreeing ones
+send it to a reviewer.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import Category, Prompt, PromptLease, PromptReview, PromptStatus, RejectionReason, ReviewDecision
+
+# Prompts a claim may find taken after locking them, before it gives up for now.
+_CLAIM_ATTEMPTS = 10
+
+
+def _queue(user: AbstractBaseUser):
+    return (
+        Prompt.objects.filter(
+            status=PromptStatus.PENDING,
+            near_duplicate_of__isnull=True,
+            needs_reviewer=False,
+            reviews_done__lt=F("reviews_required"),
+        )
+        .exclude(reviews__reviewer=user)
+        .order_by("id")
+    )
+
+
+def prompt_lease_claim(*, user: AbstractBaseUser) -> Prompt | None:
+    """The prompt this user should review now (the one they hold, or a newly leased one); None when done."""
+    now = timezone.now()
+    held = PromptLease.objects.filter(user=user, expires_at__gt=now, prompt__in=_queue(user)).first()
+    if held is not None:
+        return held.prompt
+    live_leases = (
+        PromptLease.objects.filter(prompt=OuterRef("pk"), expires_at__gt=now)
+        .values("prompt")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    with transaction.atomic():
+        PromptLease.objects.filter(user=user).delete()
+        candidates = (
+            _queue(user)
+            .annotate(live=Coalesce(Subquery(live_leases, output_field=IntegerField()), 0))
+            .filter(reviews_required__gt=F("reviews_done") + F("live"))
+            .select_for_update(skip_locked=True, of=("self",))
+        )
+        tried: list[int] = []
+        for _ in range(_CLAIM_ATTEMPTS):
+            # One row at a time: locking a window would make concurrent claimers skip every row of it.
+            prompt = candidates.exclude(pk__in=tried).first()
+            if prompt is None or _has_room(prompt, now):
+                break
+            tried.append(prompt.pk)
+        else:
+            return None
+        if prompt is not None:
+            expires_at = now + timedelta(seconds=settings.LEASE_SECONDS)
+            PromptLease.objects.create(prompt=prompt, user=user, expires_at=expires_at)
+    return prompt
+
+
+def _has_room(prompt: Prompt, now) -> bool:
+    """Recount under the row lock: the claim query's snapshot may predate a lease committed meanwhile."""
+    live = PromptLease.objects.filter(prompt=prompt, expires_at__gt=now).count()
+    return prompt.reviews_done + live < prompt.reviews_required
+
+
+@dataclass(frozen=True)
+class ReviewInput:
+    decision: str
+    reasons: tuple[str, ...] = ()
+    comment: str = ""
+    category: Category | None = None
+    subcategory: Category | None = None
+
+
+def _review_check(review: ReviewInput) -> None:
+    if review.decision not in ReviewDecision.values:
+        raise ValidationError(f"unknown decision {review.decision!r}")
+    unknown = set(review.reasons) - set(RejectionReason.values)
+    if unknown:
+        raise ValidationError(f"unknown rejection reasons: {', '.join(sorted(unknown))}")
+    if review.decision == ReviewDecision.REJECT and not review.reasons:
+        raise ValidationError("a rejection needs at least one reason")
+    if review.decision == ReviewDecision.ACCEPT and review.reasons:
+        raise ValidationError("an accepted prompt has no rejection reasons")
+    if RejectionReason.OTHER in review.reasons and not review.comment.strip():
+        raise ValidationError("the reason 'other' needs a comment")
+    if review.category and review.category.parent_id:
+        raise ValidationError("the category must be a top-level category")
+    if review.subcategory and review.subcategory.parent_id != getattr(review.category, "pk", None):
+        raise ValidationError("the subcategory must belong to the chosen category")
+
+
+def prompt_review_submit(*, user: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
+    """Record one review of a prompt the user holds; a repeated submission returns the first review."""
+    _review_check(review)
+    with transaction.atomic():
+        prompt = Prompt.objects.select_for_update().get(pk=prompt_id)
+        existing = PromptReview.objects.filter(prompt=prompt, reviewer=user).first()
+        if existing is not None:
+            return existing
+        if not PromptLease.objects.filter(prompt=prompt, user=user).exists():
+            raise ValidationError("this prompt is not handed to you (its lease ran out); take the next one")
+        saved = PromptReview.objects.create(
+            prompt=prompt,
+            reviewer=user,
+            decision=review.decision,
+            reasons=sorted(set(review.reasons)),
+            comment=review.comment.strip(),
+            category=review.category,
+            subcategory=review.subcategory,
+        )
+        PromptLease.objects.filter(prompt=prompt, user=user).delete()
+        Prompt.objects.filter(pk=prompt.pk).update(reviews_done=F("reviews_done") + 1)
+        prompt.refresh_from_db()
+        if prompt.reviews_done >= prompt.reviews_required:
+            _prompt_settle(prompt)
+    return saved
+
+
+def _prompt_settle(prompt: Prompt) -> None:
+    reviews = list(prompt.reviews.order_by("created_at", "id"))
+    decisions = {review.decision for review in reviews}
+    if len(decisions) > 1:
+        prompt.needs_reviewer = True
+        prompt.save(update_fields=["needs_reviewer", "updated_at"])
+        return
+    latest = reviews[-1]
+    prompt.status = PromptStatus.ACCEPTED if latest.decision == ReviewDecision.ACCEPT else PromptStatus.REJECTED
+    prompt.rejection_reasons = sorted({reason for review in reviews for reason in review.reasons})
+    if latest.category is not None:
+        prompt.category, prompt.subcategory = latest.category, latest.subcategory
+    prompt.save(update_fields=["status", "rejection_reasons", "category", "subcategory", "updated_at"])

@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from annotation.admin_prompts import import_job_admin_urls, prompt_admin_urls
@@ -18,6 +18,8 @@ from annotation.models import (
     PromptLease,
     PromptReview,
 )
+from annotation.services.pair_builder import pairs_build
+from annotation.services.review import annotator_deactivate
 from mhp.admin_base import JOB_FIELDS, BigTableAdmin
 
 
@@ -49,8 +51,23 @@ class PromptAdmin(BigTableAdmin):
     inlines = (PromptReviewInline,)
     change_list_template = "prompts/admin_prompt_change_list.html"
 
+    actions = ("build_pairs",)
+
     def get_urls(self):
         return prompt_admin_urls(self) + super().get_urls()
+
+    def has_build_pairs_permission(self, request) -> bool:
+        return request.user.has_perm("annotation.add_pair")
+
+    @admin.action(description="Build pairs for selected prompts", permissions=["build_pairs"])
+    def build_pairs(self, request, queryset) -> None:
+        summary = pairs_build(prompt_ids=list(queryset.values_list("pk", flat=True)))
+        skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(summary.skipped.items()))
+        self.message_user(
+            request,
+            f"{summary.total_created} pairs created ({summary.created['cross']} cross-generator, "
+            f"{summary.created['same']} same-generator)" + (f"; prompts skipped: {skipped}" if skipped else ""),
+        )
 
     @admin.display(description="text")
     def short_text(self, prompt: Prompt) -> str:
@@ -158,6 +175,13 @@ class AnnotatorProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "labeling_enabled", "judgements_excluded", "deactivated_at")
     list_filter = ("labeling_enabled", "judgements_excluded")
     raw_id_fields = ("user",)
+    actions = ("deactivate",)
+
+    @admin.action(description="Deactivate: stop labeling and exclude their judgements", permissions=["change"])
+    def deactivate(self, request, queryset) -> None:
+        for profile in queryset.select_related("user"):
+            annotator_deactivate(user=profile.user, note=f"deactivated by {request.user.get_username()}")
+        self.message_user(request, f"{queryset.count()} annotators deactivated.", messages.SUCCESS)
 
 
 @admin.register(ImportJob)

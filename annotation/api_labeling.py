@@ -7,7 +7,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.dimensions import DIMENSION_KEYS
 from annotation.selectors_labeling import annotator_counts, lease_payload
+from annotation.selectors_quality import quality_figures
 from annotation.services import queue
 
 
@@ -76,6 +78,49 @@ class SkipIn(PairIn):
 class StatsOut(serializers.Serializer):
     today = serializers.IntegerField()
     total = serializers.IntegerField()
+
+
+class CanViewQuality(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.is_authenticated and request.user.has_perm("annotation.view_quality")
+
+
+class DimensionFiguresOut(serializers.Serializer):
+    units = serializers.IntegerField(help_text="Pairs with at least two judgements.")
+    percent_agreement = serializers.FloatField(allow_null=True)
+    fleiss_kappa = serializers.FloatField(allow_null=True)
+    fleiss_raters = serializers.IntegerField(allow_null=True, help_text="Judgements per pair Fleiss' kappa used.")
+    fleiss_units = serializers.IntegerField(help_text="Pairs with exactly fleiss_raters judgements.")
+    krippendorff_alpha = serializers.FloatField(allow_null=True, help_text="Nominal; categories first/second/tie.")
+
+
+class AnnotatorDimensionOut(serializers.Serializer):
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_judged = serializers.IntegerField()
+    agreement = serializers.FloatField(allow_null=True, help_text="Share of comparisons with others that agree.")
+    agreement_comparisons = serializers.IntegerField()
+    tie_rate = serializers.FloatField(allow_null=True)
+
+
+def _per_dimension(child: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    fields = {key: child() for key in DIMENSION_KEYS}
+    return type(name, (serializers.Serializer,), fields)()
+
+
+class AnnotatorFiguresOut(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    excluded = serializers.BooleanField()
+    judgements = serializers.IntegerField()
+    median_ms = serializers.FloatField(allow_null=True)
+    dimensions = _per_dimension(AnnotatorDimensionOut, "AnnotatorDimensionsOut")
+
+
+class QualityOut(serializers.Serializer):
+    judgements = serializers.IntegerField()
+    pairs_judged = serializers.IntegerField()
+    dimensions = _per_dimension(DimensionFiguresOut, "ProjectDimensionsOut")
+    annotators = AnnotatorFiguresOut(many=True)
 
 
 def _refused(error: queue.QueueError) -> Response:
@@ -153,6 +198,14 @@ class MyStatsView(APIView):
     @extend_schema(responses=StatsOut, summary="My judgement counts (today, total)")
     def get(self, request: Request) -> Response:
         return Response(annotator_counts(user=request.user))
+
+
+class QualityView(APIView):
+    permission_classes = [CanViewQuality]
+
+    @extend_schema(responses=QualityOut, summary="Quality figures: per dimension and per annotator (reviewers)")
+    def get(self, request: Request) -> Response:
+        return Response(QualityOut(quality_figures()).data)
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict:

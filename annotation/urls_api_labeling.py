@@ -9,4 +9,5 @@ urlpatterns = [
     path("release/", api_labeling.ReleaseView.as_view(), name="release"),
     path("skip/", api_labeling.SkipView.as_view(), name="skip"),
     path("me/", api_labeling.MyStatsView.as_view(), name="me"),
+    path("quality/", api_labeling.QualityView.as_view(), name="quality"),
 ]

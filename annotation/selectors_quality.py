@@ -1,0 +1,93 @@
+"""Reads for the quality page, the quality API and the disputes page (the arithmetic is in quality.py)."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast, Greatest
+
+from annotation.dimensions import DIMENSION_KEYS
+from annotation.models import Adjudication, AnnotatorProfile, Judgement, Pair
+from annotation.quality import CATEGORIES, QualityTally, Rating
+
+# Rows fetched per round trip while streaming the judgements table.
+CHUNK = 5000
+
+
+def _stream_pairs(judgements: QuerySet[Judgement]):
+    """(pair id, its ratings) for every judged pair, one pair at a time, in one ordered pass."""
+    rows = judgements.order_by("pair_id", "id").values_list("pair_id", "annotator_id", "duration_ms", *DIMENSION_KEYS)
+    current, ratings = None, []
+    for pair_id, annotator_id, duration_ms, *choices in rows.iterator(chunk_size=CHUNK):
+        if pair_id != current and ratings:
+            yield current, ratings
+            ratings = []
+        current = pair_id
+        ratings.append(Rating(annotator_id, dict(zip(DIMENSION_KEYS, choices, strict=True)), duration_ms))
+    if ratings:
+        yield current, ratings
+
+
+def quality_figures() -> dict:
+    """Project figures per dimension and each annotator's figures, over every stored judgement."""
+    gold = dict(Pair.objects.filter(is_gold=True).values_list("pk", "gold_answers"))
+    tally = QualityTally()
+    pairs = judgements = 0
+    for pair_id, ratings in _stream_pairs(Judgement.objects.all()):
+        tally.add_pair(ratings, gold.get(pair_id))
+        pairs += 1
+        judgements += len(ratings)
+    figures = tally.figures()
+    return {
+        "judgements": judgements,
+        "pairs_judged": pairs,
+        "dimensions": figures["dimensions"],
+        "annotators": _annotator_rows(figures["annotators"]),
+    }
+
+
+def _annotator_rows(by_id: dict) -> list[dict]:
+    users = dict(get_user_model().objects.filter(pk__in=by_id).values_list("pk", "username"))
+    excluded = set(
+        AnnotatorProfile.objects.filter(user_id__in=by_id, judgements_excluded=True).values_list("user_id", flat=True)
+    )
+    rows = [
+        {"user_id": user_id, "username": users[user_id], "excluded": user_id in excluded, **figures}
+        for user_id, figures in by_id.items()
+    ]
+    return sorted(rows, key=lambda row: row["username"])
+
+
+def _choice_count(key: str, category: str) -> Count:
+    return Count("judgements", filter=Q(**{f"judgements__{key}": category}))
+
+
+def disputed_pairs(*, limit: int = 50) -> list[Pair]:
+    """Pairs with two or more judgements, most disputed first: not yet adjudicated, complete, lowest majority share.
+
+    The majority share is the share of all the pair's ratings (four dimensions) that went to each
+    dimension's largest answer: 1.0 when everyone agreed on everything.
+    """
+    counts = {f"{key}_{category}": _choice_count(key, category) for key in DIMENSION_KEYS for category in CATEGORIES}
+    majority = sum(
+        (Greatest(*(F(f"{key}_{category}") for category in CATEGORIES)) for key in DIMENSION_KEYS[1:]),
+        Greatest(*(F(f"{DIMENSION_KEYS[0]}_{category}") for category in CATEGORIES)),
+    )
+    rated = Count("judgements")
+    return list(
+        Pair.objects.filter(judgements_done__gte=2)
+        .annotate(**counts, rated=rated)
+        .annotate(
+            majority_share=Cast(majority, FloatField()) / Cast(F("rated") * len(DIMENSION_KEYS), FloatField()),
+            adjudicated=Exists(Adjudication.objects.filter(pair=OuterRef("pk"))),
+            complete=Q(judgements_done__gte=F("judgements_required")),
+        )
+        .select_related("prompt", "image_first", "image_second", "adjudication")
+        .order_by("adjudicated", "-complete", "majority_share", "id")[:limit]
+    )
+
+
+def pair_vote_rows(pair: Pair) -> list[dict]:
+    """Per dimension, how many judgements chose first, second and tie (attributes set by `disputed_pairs`)."""
+    return [
+        {"key": key, **{category: getattr(pair, f"{key}_{category}") for category in CATEGORIES}}
+        for key in DIMENSION_KEYS
+    ]

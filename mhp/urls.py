@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/label/", include("annotation.urls_api_labeling")),
     path("api/", include("training.urls")),
+    path("datasets/", include("datasets.urls")),
     path("", include("annotation.urls")),
 ]
 

@@ -1,0 +1,137 @@
+"""`evaluate_mps`: the tiny fixture checkpoint on hand-made benchmarks, checked against the protocols
+applied to the scores `score_images` gives directly."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotation.demo import placeholder_png
+from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
+from mhp.jobs import JobStatus
+from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
+from training.models import EvaluationRun
+from training.mps import score_images
+
+# Two prompts in the ImageReward test format, with a rank tie in the first.
+IMAGEREWARD_ITEMS = [
+    {"id": "p1", "prompt": "a red fox in the snow", "generations": ["p1/a.png", "p1/b.png", "p1/c.png"],
+     "ranking": [1, 2, 2]},
+    {"id": "p2", "prompt": "a lighthouse at dusk", "generations": ["p2/a.png", "p2/b.png"], "ranking": [2, 1]},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def project_checkpoint(mps_official_path, tmp_path_factory):
+    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
+    call_command("import_mps_checkpoint", str(mps_official_path), str(destination))
+    return destination
+
+
+def _placeholders(root: Path, paths: list[str]) -> None:
+    for seed, relative in enumerate(paths, start=1):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(placeholder_png(seed, label="eval"))
+
+
+@pytest.fixture
+def imagereward_set(tmp_path):
+    root = tmp_path / "images"
+    _placeholders(root, [path for item in IMAGEREWARD_ITEMS for path in item["generations"]])
+    evaluation_set = EvaluationSet.objects.create(
+        name="ir-tiny", kind=BenchmarkKind.IMAGEREWARD, image_root=str(root), item_count=2
+    )
+    for item in IMAGEREWARD_ITEMS:
+        EvaluationItem.objects.create(
+            evaluation_set=evaluation_set,
+            external_id=item["id"],
+            prompt=item["prompt"],
+            images=item["generations"],
+            ranking=item["ranking"],
+        )
+    return evaluation_set
+
+
+def _direct_scores(checkpoint, root: Path, groups: dict[str, list[str]], dimension: str) -> dict[str, float]:
+    scores = {}
+    for prompt, paths in groups.items():
+        result = score_images(checkpoint, prompt, [root / path for path in paths], [dimension])
+        scores.update(zip(paths, result["scores"][dimension], strict=True))
+    return scores
+
+
+@pytest.mark.django_db
+def test_imagereward_set_matches_the_protocol_on_direct_scores(project_checkpoint, imagereward_set, capsys):
+    call_command(
+        "evaluate_mps", checkpoint=str(project_checkpoint), benchmark="ir-tiny", dimension=["overall", "detail"],
+        json=True, verbosity=0,
+    )  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["prompts"], printed["images"]) == (2, 5)
+    root = Path(imagereward_set.image_root)
+    items = [RankedItem(item["prompt"], item["generations"], item["ranking"]) for item in IMAGEREWARD_ITEMS]
+    groups = {item["prompt"]: item["generations"] for item in IMAGEREWARD_ITEMS}
+    for dimension in ("overall", "detail"):
+        expected = imagereward_accuracy(items, _direct_scores(project_checkpoint, root, groups, dimension))
+        assert printed["dimensions"][dimension]["pairs"] == expected.pairs == 3  # p1: 2 of 3 (one tie), p2: 1
+        assert printed["dimensions"][dimension]["accuracy"] == pytest.approx(expected.accuracy)
+    # The fixture's scores: p1/a 1.70 above p1/b -1.91 and p1/c -0.39 (both right), p2/a 0.09 above the
+    # better-ranked p2/b -2.93 (wrong).
+    assert printed["dimensions"]["overall"]["accuracy"] == pytest.approx(2 / 3)
+    run = EvaluationRun.objects.get(pk=printed["evaluation_run"])
+    assert (run.method, run.status, run.benchmark, run.progress) == ("mps", JobStatus.SUCCEEDED, "ir-tiny", 1.0)
+    assert run.evaluation_set == imagereward_set and run.checkpoint_path == str(project_checkpoint)
+    assert run.metrics["dimensions"] == printed["dimensions"]
+    call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark="ir-tiny", verbosity=0)
+    table = capsys.readouterr().out
+    assert all(dimension in table for dimension in ("aesthetics", "detail", "alignment", "overall"))
+
+
+def _export_dir(tmp_path: Path) -> Path:
+    records = []
+    for number, split in enumerate(["val", "val", "test", "test"], start=1):
+        label = [0.5, 0.5] if number == 1 else [1.0, 0.0]
+        records.append({"pair_id": number, "split": split, "prompt": f"a small house number {number}",
+                        "image_first": f"images/{number}a.png", "image_second": f"images/{number}b.png",
+                        "labels": {"overall": label, "aesthetics": [0.0, 1.0]}})  # fmt: skip
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "pairs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    return export
+
+
+@pytest.mark.django_db
+def test_export_pairs_match_the_protocol_on_direct_scores(project_checkpoint, tmp_path, capsys):
+    export, media = _export_dir(tmp_path), tmp_path / "media"
+    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"])
+    call_command(
+        "evaluate_mps", checkpoint=str(project_checkpoint), benchmark=f"pairs:{export}", images=str(media),
+        dimension=["overall"], json=True, verbosity=0,
+    )  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["prompts"], printed["images"]) == (4, 8)  # the val pairs are scored to tune the threshold
+    test_pairs = [LabelledPair(f"images/{n}a.png", f"images/{n}b.png", [1.0, 0.0], f"a small house number {n}")
+                  for n in (3, 4)]  # fmt: skip
+    groups = {pair.prompt: [pair.image_a, pair.image_b] for pair in test_pairs}
+    expected = pair_accuracy(test_pairs, _direct_scores(project_checkpoint, media, groups, "overall"))
+    overall = printed["dimensions"]["overall"]
+    assert (overall["pairs"], overall["accuracy"]) == (2, pytest.approx(expected.accuracy))
+    assert overall["tie_threshold_source"] == "tuned on 2 validation pairs"
+    run = EvaluationRun.objects.get(pk=printed["evaluation_run"])
+    assert run.status == JobStatus.SUCCEEDED and run.config["benchmark"] == f"pairs:{export}"
+
+
+@pytest.mark.django_db
+def test_failures_are_command_errors_and_a_started_run_is_marked_failed(project_checkpoint, imagereward_set, tmp_path):
+    checkpoint = str(project_checkpoint)
+    with pytest.raises(CommandError, match="no evaluation set named 'nope'"):
+        call_command("evaluate_mps", checkpoint=checkpoint, benchmark="nope", verbosity=0)
+    with pytest.raises(CommandError, match="no checkpoint at"):
+        call_command("evaluate_mps", checkpoint=str(tmp_path / "none"), benchmark="ir-tiny", verbosity=0)
+    assert not EvaluationRun.objects.exists()
+    (Path(imagereward_set.image_root) / "p2" / "a.png").unlink()
+    with pytest.raises(CommandError, match=r"1 images are missing under .*images: p2/a.png"):
+        call_command("evaluate_mps", checkpoint=checkpoint, benchmark="ir-tiny", verbosity=0)
+    run = EvaluationRun.objects.get()
+    assert run.status == JobStatus.FAILED and "p2/a.png" in run.error and run.finished_at is not None

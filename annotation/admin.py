@@ -1,7 +1,13 @@
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 from django.utils.html import format_html
 
-from annotation.admin_prompts import import_job_admin_urls, prompt_admin_urls
+from annotation.admin_prompts import (
+    augmentation_job_admin_urls,
+    category_admin_urls,
+    import_job_admin_urls,
+    prompt_admin_urls,
+)
 from annotation.models import (
     Adjudication,
     AnnotatorProfile,
@@ -30,6 +36,10 @@ class CategoryAdmin(admin.ModelAdmin):
     list_editable = ("target_share", "position")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    change_list_template = "prompts/admin_category_change_list.html"
+
+    def get_urls(self):
+        return category_admin_urls(self) + super().get_urls()
 
 
 class PromptReviewInline(admin.TabularInline):
@@ -197,7 +207,20 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 @admin.register(AugmentationJob)
 class AugmentationJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "category", "requested_count", "kept_count", "llm_model", "status", "progress")
+    list_display = (
+        "id",
+        "category",
+        "requested_count",
+        "kept_count",
+        "duplicate_count",
+        "malformed_count",
+        "tokens_used",
+        "llm_model",
+        "status",
+        "progress",
+        "short_error",
+        "created_at",
+    )
     list_filter = ("status",)
     readonly_fields = (
         *JOB_FIELDS,
@@ -208,3 +231,19 @@ class AugmentationJobAdmin(admin.ModelAdmin):
         "prompt_tokens",
         "completion_tokens",
     )
+    change_list_template = "prompts/admin_augmentationjob_change_list.html"
+
+    def get_urls(self):
+        return augmentation_job_admin_urls(self) + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A job made by the plain add form would never be queued: the start page creates and queues it.
+        return redirect("admin:annotation_augmentationjob_start")
+
+    @admin.display(description="tokens")
+    def tokens_used(self, job: AugmentationJob) -> int:
+        return job.tokens_used
+
+    @admin.display(description="error")
+    def short_error(self, job: AugmentationJob) -> str:
+        return job.error if len(job.error) <= 80 else job.error[:77] + "..."

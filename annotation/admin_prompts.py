@@ -1,20 +1,23 @@
-"""Admin pages of the prompt pipeline: upload a prompt file, watch its import, browse near-duplicate groups.
+"""Admin pages of the prompt pipeline: prompt imports, near-duplicate groups, category balance, augmentation.
 
 The model admins in annotation/admin.py add these URLs with `get_urls`; the admin site's own
 `admin_view` wrapper requires an active staff user, and each view checks its permission.
 """
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from annotation.llm import MISSING_KEY_MESSAGE, llm_configured
 from annotation.models import Category, ImportJob, ImportKind
-from annotation.selectors_prompts import near_duplicate_groups_list
+from annotation.selectors_prompts import augmentation_jobs_list, category_balance, near_duplicate_groups_list
+from annotation.services.augmentation import MAX_REQUESTED_COUNT, augmentation_jobs_create
 from annotation.services.prompt_import import ImportFileError
 from annotation.services.prompt_import_jobs import prompt_import_job_create
 from mhp.jobs import FINISHED_STATUSES
@@ -102,4 +105,89 @@ def prompt_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             wrap(lambda request: near_duplicate_groups_view(model_admin, request)),
             name="annotation_prompt_near_duplicates",
         )
+    ]
+
+
+class AugmentationStartForm(forms.Form):
+    category = forms.ModelChoiceField(
+        Category.objects.filter(parent__isnull=True),
+        required=False,
+        empty_label="All categories with a deficit",
+        help_text="With all deficits, one job per category, each asking for its deficit up to the count.",
+    )
+    requested_count = forms.IntegerField(min_value=1, max_value=MAX_REQUESTED_COUNT, initial=20, label="Count")
+    llm_model = forms.CharField(max_length=100, label="Model")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["llm_model"].initial = settings.OPENAI_MODEL
+
+
+def augmentation_start_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("annotation.add_augmentationjob"):
+        raise PermissionDenied
+    form = AugmentationStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            jobs = augmentation_jobs_create(
+                category=data["category"],
+                requested_count=data["requested_count"],
+                llm_model=data["llm_model"],
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{len(jobs)} augmentation job(s) queued.")
+            return redirect("admin:annotation_augmentationjob_changelist")
+    context = _context(
+        model_admin,
+        request,
+        form=form,
+        configured=llm_configured(),
+        missing_key=MISSING_KEY_MESSAGE,
+        recent=augmentation_jobs_list()[:10],
+        title="Start augmentation",
+    )
+    return TemplateResponse(request, "prompts/admin_augmentation_start.html", context)
+
+
+def balance_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("annotation.view_prompt"):
+        raise PermissionDenied
+    balance = category_balance()
+    scale = max([1, *(max(row.accepted, row.target_count) for row in balance.rows)])
+    context = _context(
+        model_admin,
+        request,
+        balance=balance,
+        bars=[
+            (row, round(100 * row.accepted / scale, 1), round(100 * row.target_count / scale, 1))
+            for row in balance.rows
+        ],
+        fill_count=min(max([1, *(row.deficit for row in balance.rows)]), MAX_REQUESTED_COUNT),
+        can_augment=request.user.has_perm("annotation.add_augmentationjob"),
+        configured=llm_configured(),
+        settings_model=settings.OPENAI_MODEL,
+        title="Category balance",
+    )
+    return TemplateResponse(request, "prompts/admin_balance.html", context)
+
+
+def augmentation_job_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    wrap = model_admin.admin_site.admin_view
+    return [
+        path(
+            "start/",
+            wrap(lambda request: augmentation_start_view(model_admin, request)),
+            name="annotation_augmentationjob_start",
+        )
+    ]
+
+
+def category_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    wrap = model_admin.admin_site.admin_view
+    return [
+        path("balance/", wrap(lambda request: balance_view(model_admin, request)), name="annotation_category_balance")
     ]

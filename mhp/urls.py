@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/label/", include("annotation.urls_api_labeling")),
+    path("api/prompts/", include("annotation.urls_api_prompts")),
     path("api/", include("training.urls")),
     path("datasets/", include("datasets.urls")),
     path("", include("annotation.urls")),

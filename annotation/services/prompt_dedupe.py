@@ -11,6 +11,7 @@ Memory is one signature row per prompt (NUM_PERM uint32, 480 bytes), not the pro
 
 import re
 import zlib
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -166,14 +167,18 @@ def prompt_near_duplicates_mark() -> DedupeResult:
 
 def _members_mark(member_ids: list[int], kept_of: dict[int, int]) -> list[int]:
     unmarked = list(
-        Prompt.objects.select_for_update().filter(id__in=member_ids, near_duplicate_of__isnull=True).only("id")
+        Prompt.objects.select_for_update()
+        .filter(id__in=member_ids, near_duplicate_of__isnull=True)
+        .values_list("id", flat=True)
     )
-    for prompt in unmarked:
-        prompt.near_duplicate_of_id = kept_of[prompt.pk]
-    Prompt.objects.bulk_update(unmarked, ["near_duplicate_of"], batch_size=_MARK_CHUNK)
-    marked = [prompt.pk for prompt in unmarked]
+    # One UPDATE per kept prompt: bulk_update's per-row CASE expression cost most of the dedupe time at 100k rows.
+    members_of: dict[int, list[int]] = defaultdict(list)
+    for prompt_id in unmarked:
+        members_of[kept_of[prompt_id]].append(prompt_id)
+    for kept, members in members_of.items():
+        Prompt.objects.filter(id__in=members).update(near_duplicate_of_id=kept)
     # A person's decision stands; only prompts nobody judged yet are set aside.
-    Prompt.objects.filter(id__in=marked, status=PromptStatus.PENDING).update(
+    Prompt.objects.filter(id__in=unmarked, status=PromptStatus.PENDING).update(
         status=PromptStatus.REJECTED, rejection_reasons=[RejectionReason.DUPLICATE.value]
     )
-    return marked
+    return unmarked

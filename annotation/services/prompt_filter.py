@@ -87,7 +87,7 @@ class ReviewInput:
     subcategory: Category | None = None
 
 
-def _review_check(review: ReviewInput) -> None:
+def review_check(review: ReviewInput) -> None:
     if review.decision not in ReviewDecision.values:
         raise ValidationError(f"unknown decision {review.decision!r}")
     unknown = set(review.reasons) - set(RejectionReason.values)
@@ -107,7 +107,7 @@ def _review_check(review: ReviewInput) -> None:
 
 def prompt_review_submit(*, user: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
     """Record one review of a prompt the user holds; a repeated submission returns the first review."""
-    _review_check(review)
+    review_check(review)
     with transaction.atomic():
         prompt = Prompt.objects.select_for_update().get(pk=prompt_id)
         existing = PromptReview.objects.filter(prompt=prompt, reviewer=user).first()

@@ -1,4 +1,5 @@
-"""The prompt filter form: one prompt at a time, keyboard-first; a thin door onto services.prompt_filter."""
+"""The prompt filter form (one prompt at a time, keyboard-first) and the reviewers' disagreement page;
+thin doors onto services.prompt_filter and services.prompt_disagreements."""
 
 from django import forms
 from django.contrib import messages
@@ -8,7 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.models import Category, RejectionReason, ReviewDecision
+from annotation.selectors_prompts import prompt_disagreements_list
+from annotation.services.prompt_disagreements import prompt_disagreement_resolve
 from annotation.services.prompt_filter import ReviewInput, prompt_lease_claim, prompt_review_submit
+
+DISAGREEMENTS_PER_PAGE = 50
 
 
 class PromptReviewForm(forms.Form):
@@ -51,3 +56,29 @@ def prompt_filter(request: HttpRequest) -> HttpResponse:
         "subcategories": Category.objects.filter(parent__isnull=False).select_related("parent"),
     }
     return render(request, "prompts/filter.html", context)
+
+
+@login_required
+@permission_required("annotation.resolve_prompt_disagreements", raise_exception=True)
+def prompt_disagreements(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = PromptReviewForm(request.POST)
+        if form.is_valid():
+            try:
+                prompt_disagreement_resolve(
+                    reviewer=request.user, prompt_id=form.cleaned_data["prompt_id"], review=form.review()
+                )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, f"Prompt {form.cleaned_data['prompt_id']} decided.")
+        else:
+            messages.error(request, "The decision was not understood: " + form.errors.as_text())
+        return redirect("annotation:prompt-disagreements")
+    context = {
+        "prompts": prompt_disagreements_list(reviewer=request.user)[:DISAGREEMENTS_PER_PAGE],
+        "reasons": RejectionReason.choices,
+        "categories": Category.objects.filter(parent__isnull=True),
+        "subcategories": Category.objects.filter(parent__isnull=False).select_related("parent"),
+    }
+    return render(request, "prompts/disagreements.html", context)

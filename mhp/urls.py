@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/prompts/", include("annotation.urls_api_prompts")),
     path("api/", include("training.urls")),
     path("datasets/", include("datasets.urls")),
+    path("training/", include("training.urls_pages")),
     path("", include("annotation.urls")),
 ]
 

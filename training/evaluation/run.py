@@ -1,4 +1,4 @@
-"""Scoring a benchmark's images with an MPS checkpoint, then its protocol per dimension.
+"""Scoring a benchmark's images with a reward model (MPS or a baseline), then its protocol per dimension.
 
 torch is imported inside the functions that need it: importing this module costs nothing, so the
 command's argument parsing and the protocols stay usable where torch is absent. No Django here:
@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.baselines.base import Scorer, scores_per_dimension
 from training.evaluation.metrics import RANKING_PROTOCOLS, pair_metrics, ranking_metrics
 from training.evaluation.protocols import LabelledPair, RankedItem
 
@@ -71,15 +72,20 @@ def check_images(root: Path, groups: dict[str, list[str]]) -> None:
 
 
 def score_groups(
-    scorer, groups: dict[str, list[str]], root: Path, dimensions: Sequence[str], progress: Progress | None = None
+    scorer: Scorer,
+    groups: dict[str, list[str]],
+    root: Path,
+    dimensions: Sequence[str],
+    progress: Progress | None = None,
 ) -> dict[str, dict[str, float]]:
-    """{dimension: {image key: score}} with an MPSScorer: per prompt, the text tower once, the vision
-    tower once per image (in the scorer's batches) and the cross model per dimension."""
+    """{dimension: {image key: score}} with any scorer of `training.baselines` (MPS through `MPSBaseline`):
+    per prompt one call, each image encoded once; a dimension-agnostic baseline's scores stand for every
+    dimension, MPS scores each (text tower once, vision tower once per image, cross model per dimension)."""
     scores: dict[str, dict[str, float]] = {dimension: {} for dimension in dimensions}
     for done, (prompt, keys) in enumerate(groups.items(), start=1):
-        result = scorer.score(prompt, [root / key for key in keys], dimensions)
+        result = scores_per_dimension(scorer, prompt, [root / key for key in keys], dimensions)
         for dimension in dimensions:
-            scores[dimension].update(zip(keys, result["scores"][dimension], strict=True))
+            scores[dimension].update(zip(keys, result[dimension], strict=True))
         if progress is not None:
             progress(done, len(groups))
     return scores
@@ -102,6 +108,29 @@ def benchmark_metrics(
     }
 
 
+def evaluate_scorer(
+    benchmark: Benchmark,
+    scorer: Scorer,
+    dimensions: Sequence[str],
+    *,
+    tie_threshold: float | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Score the benchmark with ``scorer`` and apply its protocol per dimension (plain data)."""
+    groups = prompt_groups(benchmark)
+    if not groups:
+        raise ValueError(f"benchmark {benchmark.name} has nothing to evaluate")
+    check_images(benchmark.image_root, groups)
+    scores = score_groups(scorer, groups, benchmark.image_root, dimensions, progress)
+    return {
+        "benchmark": benchmark.name,
+        "kind": benchmark.kind,
+        "images": sum(len(keys) for keys in groups.values()),
+        "prompts": len(groups),
+        "dimensions": benchmark_metrics(benchmark, scores, tie_threshold),
+    }
+
+
 def evaluate_checkpoint(
     benchmark: Benchmark,
     checkpoint: str | Path,
@@ -113,19 +142,14 @@ def evaluate_checkpoint(
     progress: Progress | None = None,
 ) -> dict:
     """Score the benchmark with an MPS checkpoint and apply its protocol per dimension (plain data)."""
-    from training.mps import MPSScorer  # torch: only where an evaluation actually runs
+    from training.baselines.mps import MPSBaseline  # torch: only where an evaluation actually runs
+    from training.mps import MPSScorer
 
+    # Checked before the model loads: a missing image fails in a second, not after loading ViT-H.
     groups = prompt_groups(benchmark)
     if not groups:
         raise ValueError(f"benchmark {benchmark.name} has nothing to evaluate")
     check_images(benchmark.image_root, groups)
-    scorer = MPSScorer.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
-    scores = score_groups(scorer, groups, benchmark.image_root, dimensions, progress)
-    return {
-        "benchmark": benchmark.name,
-        "kind": benchmark.kind,
-        "checkpoint": str(checkpoint),
-        "images": sum(len(keys) for keys in groups.values()),
-        "prompts": len(groups),
-        "dimensions": benchmark_metrics(benchmark, scores, tie_threshold),
-    }
+    scorer = MPSBaseline(MPSScorer.from_checkpoint(checkpoint, device=device, batch_size=batch_size))
+    result = evaluate_scorer(benchmark, scorer, dimensions, tie_threshold=tie_threshold, progress=progress)
+    return {**result, "checkpoint": str(checkpoint)}

@@ -5,9 +5,16 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mhp_bench .venv/bin/python manage.py seed_pairs --pairs 1000000
     .venv/bin/python benchmarks/bench_labeling.py --database-url postgres://postgres@127.0.0.1:5432/mhp_bench
 
-Starts gunicorn (`--workers` processes) on 127.0.0.1, makes `--annotators` annotator accounts, and runs one
-thread per annotator for `--duration` seconds, each with its own keep-alive connection. Prints the claim
-(`POST /api/label/next/`) and submit latencies (p50/p99) and judgements stored per second.
+Starts gunicorn (`--workers` processes, `--threads` threads each) on 127.0.0.1, makes `--annotators` annotator
+accounts, and runs one thread per annotator for `--duration` seconds (after `--warmup` seconds not counted),
+each with its own keep-alive connection. Prints the claim (`POST /api/label/next/`) and submit latencies
+(p50/p99), judgements stored per second, and the CPU time the web workers, PostgreSQL (every `postgres`
+process on the machine) and this client spent per judgement.
+
+Without `--rate` every annotator loops next -> submit with no pause (a saturation test: with N closed-loop
+clients the mean loop time is N / throughput, so latency there measures queueing). With `--rate R` the
+annotators are paced to R judgements per second in all (each starts a loop every annotators / R seconds),
+which measures latency at a given load.
 
 `--auth session` (default) logs each annotator in once through the login form and sends the session
 cookie and CSRF token, as the labeling page does. `--auth basic` sends the password with every
@@ -43,8 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/mhp_bench")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread when > 1)")
     parser.add_argument("--annotators", type=int, default=32)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
+    parser.add_argument("--rate", type=float, default=None, help="pace the annotators to this many judgements/s")
     parser.add_argument("--auth", choices=["session", "basic"], default="session")
     return parser.parse_args(argv)
 
@@ -85,6 +95,8 @@ def start_server(args: argparse.Namespace) -> subprocess.Popen:
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     bind = f"127.0.0.1:{args.port}"
     command = [str(gunicorn), "mhp.wsgi", "-w", str(args.workers), "-b", bind, "--log-level", "warning"]
+    if args.threads > 1:
+        command += ["--threads", str(args.threads)]
     server = subprocess.Popen(command, cwd=ROOT, env=server_env(args))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -162,14 +174,24 @@ class _Response:
         return json.loads(self.data)
 
 
-def annotate(client: Client, stop_at: float, results: Results) -> None:
+def annotate(client: Client, window: tuple[float, float], interval: float | None, results: Results) -> None:
+    """next -> submit until the window ends; only loops that start inside the window are counted."""
+    measure_from, stop_at = window
     claims, submits, stored, empty = [], [], 0, 0
+    next_start = time.monotonic()
     try:
-        while time.monotonic() < stop_at:
+        while (now := time.monotonic()) < stop_at:
+            if interval is not None:
+                if next_start > now:
+                    time.sleep(next_start - now)
+                # Paced: a late loop starts at once but does not make up for the time lost.
+                next_start = max(next_start + interval, time.monotonic())
+            counted = time.monotonic() >= measure_from
             status, elapsed, response = client.call("POST", "/api/label/next/", {"exclude": []})
-            claims.append(elapsed)
+            if counted:
+                claims.append(elapsed)
             if status == 204:
-                empty += 1
+                empty += counted
                 time.sleep(0.05)
                 continue
             if status != 200:
@@ -181,10 +203,11 @@ def annotate(client: Client, stop_at: float, results: Results) -> None:
                 "duration_ms": 1500,
             }
             status, elapsed, response = client.call("POST", "/api/label/submit/", body)
-            submits.append(elapsed)
             if status != 201:
                 raise RuntimeError(f"submit: HTTP {status} {response.data[:200]!r}")
-            stored += 1
+            if counted:
+                submits.append(elapsed)
+                stored += 1
     except (OSError, RuntimeError, http.client.HTTPException) as error:
         # A failing annotator is reported with the figures, not swallowed.
         with results.lock:
@@ -196,6 +219,45 @@ def annotate(client: Client, stop_at: float, results: Results) -> None:
         results.empty += empty
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes (from /proc; a process that is gone counts 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _pids(parent: int | None = None, comm: str | None = None) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, rest = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if (parent is not None and int(rest.split()[1]) == parent) or (comm and head.split("(", 1)[1] == comm):
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class CpuSample:
+    web: float
+    database: float
+    client: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSample:
+        web = _cpu_seconds([server_pid, *_pids(parent=server_pid)])
+        return cls(web=web, database=_cpu_seconds(_pids(comm="postgres")), client=time.process_time())
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -203,21 +265,31 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def run_load(args: argparse.Namespace, names: list[str]) -> tuple[Results, float]:
+def run_load(args: argparse.Namespace, names: list[str], server_pid: int) -> tuple[Results, float, dict]:
     clients = [Client(args.port, name, args.auth) for name in names]
     results = Results()
     started = time.monotonic()
-    stop_at = started + args.duration
-    threads = [threading.Thread(target=annotate, args=(client, stop_at, results)) for client in clients]
+    window = (started + args.warmup, started + args.warmup + args.duration)
+    interval = args.annotators / args.rate if args.rate else None
+    threads = [threading.Thread(target=annotate, args=(client, window, interval, results)) for client in clients]
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, window[0] - time.monotonic()))
+    before = CpuSample.take(server_pid)
+    time.sleep(max(0.0, window[1] - time.monotonic()))
+    after = CpuSample.take(server_pid)
     for thread in threads:
         thread.join()
-    return results, time.monotonic() - started
+    cpu = {name: getattr(after, name) - getattr(before, name) for name in ("web", "database", "client")}
+    return results, args.duration, cpu
 
 
-def report(args: argparse.Namespace, results: Results, elapsed: float) -> None:
-    print(f"{args.annotators} annotators, {args.workers} gunicorn workers, {args.auth} auth, {elapsed:.1f} s")
+def report(args: argparse.Namespace, results: Results, elapsed: float, cpu: dict) -> None:
+    pacing = f", paced to {args.rate:g} judgements/s" if args.rate else ", closed loop"
+    print(
+        f"{args.annotators} annotators, {args.workers} gunicorn workers x {args.threads} threads, "
+        f"{args.auth} auth{pacing}, {elapsed:.1f} s measured after {args.warmup:g} s warm-up"
+    )
     print(
         f"claims: {len(results.claim_ms)}, p50 {percentile(results.claim_ms, 0.5):.1f} ms, "
         f"p99 {percentile(results.claim_ms, 0.99):.1f} ms, mean {statistics.fmean(results.claim_ms or [0]):.1f} ms"
@@ -228,20 +300,28 @@ def report(args: argparse.Namespace, results: Results, elapsed: float) -> None:
     )
     rate = results.stored / elapsed
     print(f"judgements stored: {results.stored}, {rate:.1f} per second; empty claims {results.empty}")
+    if results.stored:
+        per = {name: seconds * 1000 / results.stored for name, seconds in cpu.items()}
+        print(
+            f"CPU per judgement: web {per['web']:.2f} ms, PostgreSQL {per['database']:.2f} ms, "
+            f"client {per['client']:.2f} ms ({os.cpu_count()} cores)"
+        )
     for error in results.errors[:5]:
         print(f"error: {error}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Other work on the machine skews every figure: the 1-minute load average before the run says how much.
+    print(f"load average before the run: {os.getloadavg()[0]:.2f}", flush=True)
     names = make_annotators(args)
     server = start_server(args)
     try:
-        results, elapsed = run_load(args, names)
+        results, elapsed, cpu = run_load(args, names, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    report(args, results, elapsed)
+    report(args, results, elapsed, cpu)
     return 1 if results.errors else 0
 
 

@@ -4,6 +4,10 @@ Claiming locks the candidate pair row with `SELECT ... FOR UPDATE SKIP LOCKED`, 
 annotators walk past each other's pairs instead of waiting. Every write that changes how many
 people may still judge a pair (a new lease, a judgement) happens while holding that row lock,
 so "judgements done + active leases <= judgements required" is decided without races.
+
+Claim and submit run on PostgreSQL as a few plain SQL statements (`postgres.py`: the hot path of
+every annotator, where ORM query building was most of the cost) and elsewhere (SQLite, the
+embedded default) through the ORM below; both follow the same rules and pass the same tests.
 """
 
 import random
@@ -13,13 +17,17 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.models import AnnotatorProfile, Choice, Judgement, Pair, PairLease, PairSkip, Side
+from annotation.services.queue import postgres
+from annotation.services.queue.errors import LabelingDisabled, LeaseMissing, PairFull, QueueError
+
+__all__ = ["LabelingDisabled", "LeaseMissing", "PairFull", "QueueError"]
 
 # An annotator holds at most this many leases: the pair on screen and the one preloaded behind it.
 MAX_HELD_LEASES = 2
@@ -33,24 +41,17 @@ _TO_CANONICAL = {
 _MAX_STALE_CANDIDATES = 20
 
 
-class QueueError(ValueError):
-    """The queue refused the action; the message says why."""
-
-
-class LabelingDisabled(QueueError):
-    pass
-
-
-class LeaseMissing(QueueError):
-    pass
-
-
-class PairFull(QueueError):
-    pass
-
-
 def lease_seconds() -> int:
     return settings.LEASE_SECONDS
+
+
+def _sql_path() -> bool:
+    """Whether claim and submit take the PostgreSQL statements (tests switch it off to cover the ORM path)."""
+    return USE_POSTGRES_SQL and connection.vendor == "postgresql"
+
+
+# Tests set this to False to run the portable ORM path on PostgreSQL too.
+USE_POSTGRES_SQL = True
 
 
 def _profile_lock(annotator: AbstractBaseUser) -> AnnotatorProfile:
@@ -80,6 +81,17 @@ def pair_claim(
     """
     rng = rng or random.Random()
     now = timezone.now()
+    if _sql_path():
+        return postgres.claim(
+            annotator=annotator,
+            exclude_pair_ids=exclude_pair_ids,
+            now=now,
+            want_gold=lambda: rng.random() < settings.GOLD_PAIR_RATE,
+            pick_side=lambda: rng.choice((Side.FIRST, Side.SECOND)),
+            lease_seconds=lease_seconds(),
+            max_held=MAX_HELD_LEASES,
+            max_stale=_MAX_STALE_CANDIDATES,
+        )
     with transaction.atomic():
         _profile_lock(annotator)
         # Their own expired leases would block a new lease on the same pair (unique per pair+annotator).
@@ -177,11 +189,22 @@ def judgement_submit(
     was on the left and the judgement is stored relative to the pair's canonical order.
     """
     _check_answers(answers)
+    if _sql_path():
+        return postgres.submit(
+            annotator=annotator,
+            pair_id=pair_id,
+            canonical=_TO_CANONICAL,
+            answers=answers,
+            client_token=client_token,
+            duration_ms=duration_ms,
+        )
     existing = _judgement_by_token(annotator, client_token)
     if existing is not None:
         return existing, False
     with transaction.atomic():
-        pair = Pair.objects.select_for_update().get(pk=pair_id)
+        pair = Pair.objects.select_for_update().filter(pk=pair_id).first()
+        if pair is None:
+            raise LeaseMissing("this pair is not leased to you (it may have been released or judged)")
         # Checked again under the row lock: a concurrent retry of this very submission may have won.
         existing = (
             _judgement_by_token(annotator, client_token)

@@ -11,3 +11,10 @@ def score_stored_images(*, prompt: str, image_ids: list[int], dimensions: list[s
     return stored_images_score(
         prompt=prompt, image_ids=image_ids, dimensions=dimensions, checkpoint=checkpoint or settings.MPS_CHECKPOINT
     )
+
+
+@shared_task(name="training.tasks.train_run")
+def train_run(run_id: int) -> str:
+    from training.runs import training_run_execute
+
+    return training_run_execute(run_id=run_id).status

@@ -1,0 +1,1 @@
+"""MPS training: the library (config, data, objective, loop), separate from its doors (command, task)."""

@@ -118,6 +118,7 @@ class Results:
     stored: int = 0
     empty: int = 0
     errors: list[str] = field(default_factory=list)
+    reconnects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -126,6 +127,7 @@ class Client:
 
     def __init__(self, port: int, username: str, auth: str) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.reconnects = 0
         self.headers = {"Content-Type": "application/json", "Host": "127.0.0.1"}
         if auth == "basic":
             token = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
@@ -156,9 +158,19 @@ class Client:
         self.headers["Referer"] = "http://127.0.0.1/label/"
 
     def call(self, method: str, path: str, body: dict | None = None):
+        payload = json.dumps(body) if body is not None else None
         started = time.perf_counter()
-        self.connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=self.headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=payload, headers=self.headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed an idle keep-alive connection (gthread workers do after --keep-alive
+            # seconds): reconnect and send again, as a browser does. Both calls are safe to repeat:
+            # next returns the lease already held, submit is idempotent by its client token.
+            self.reconnects += 1
+            self.connection.close()
+            self.connection.request(method, path, body=payload, headers=self.headers)
+            response = self.connection.getresponse()
         data = response.read()
         return response.status, (time.perf_counter() - started) * 1000, _Response(response, data)
 
@@ -174,11 +186,16 @@ class _Response:
         return json.loads(self.data)
 
 
-def annotate(client: Client, window: tuple[float, float], interval: float | None, results: Results) -> None:
-    """next -> submit until the window ends; only loops that start inside the window are counted."""
+def annotate(
+    client: Client, window: tuple[float, float], interval: float | None, phase: float, results: Results
+) -> None:
+    """next -> submit until the window ends; only loops that start inside the window are counted.
+
+    Paced annotators start `phase` (a share of the interval) apart, so that they do not all arrive at once.
+    """
     measure_from, stop_at = window
     claims, submits, stored, empty = [], [], 0, 0
-    next_start = time.monotonic()
+    next_start = time.monotonic() + (interval or 0.0) * phase
     try:
         while (now := time.monotonic()) < stop_at:
             if interval is not None:
@@ -271,7 +288,10 @@ def run_load(args: argparse.Namespace, names: list[str], server_pid: int) -> tup
     started = time.monotonic()
     window = (started + args.warmup, started + args.warmup + args.duration)
     interval = args.annotators / args.rate if args.rate else None
-    threads = [threading.Thread(target=annotate, args=(client, window, interval, results)) for client in clients]
+    threads = [
+        threading.Thread(target=annotate, args=(client, window, interval, index / len(clients), results))
+        for index, client in enumerate(clients)
+    ]
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, window[0] - time.monotonic()))
@@ -280,6 +300,7 @@ def run_load(args: argparse.Namespace, names: list[str], server_pid: int) -> tup
     after = CpuSample.take(server_pid)
     for thread in threads:
         thread.join()
+    results.reconnects = sum(client.reconnects for client in clients)
     cpu = {name: getattr(after, name) - getattr(before, name) for name in ("web", "database", "client")}
     return results, args.duration, cpu
 
@@ -299,7 +320,10 @@ def report(args: argparse.Namespace, results: Results, elapsed: float, cpu: dict
         f"p99 {percentile(results.submit_ms, 0.99):.1f} ms"
     )
     rate = results.stored / elapsed
-    print(f"judgements stored: {results.stored}, {rate:.1f} per second; empty claims {results.empty}")
+    print(
+        f"judgements stored: {results.stored}, {rate:.1f} per second; empty claims {results.empty}; "
+        f"reconnects after an idle keep-alive was closed {results.reconnects}"
+    )
     if results.stored:
         per = {name: seconds * 1000 / results.stored for name, seconds in cpu.items()}
         print(

@@ -134,6 +134,12 @@ CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# With Redis, the cache is shared by all web workers, so sessions can be read from it instead of the
+# database on every request (the labeling API's hot path); without Redis each process has its own.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # Labeling and review
 PAIR_JUDGEMENTS_REQUIRED = env_int("PAIR_JUDGEMENTS_REQUIRED", 3, minimum=1)
 PROMPT_REVIEWS_REQUIRED = env_int("PROMPT_REVIEWS_REQUIRED", 1, minimum=1)

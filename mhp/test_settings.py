@@ -19,3 +19,6 @@ ARTIFACTS_ROOT = tempfile.mkdtemp(prefix="mhp-test-artifacts-")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 STATIC_ROOT = tempfile.mkdtemp(prefix="mhp-test-static-")
+# Hermetic whatever the developer's environment: no shared cache, sessions in the test database.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -6,4 +6,8 @@ app_name = "training-pages"
 urlpatterns = [
     path("results/", views.results, name="results"),
     path("generators/", views.generators, name="generators"),
+    path("runs/", views.runs, name="runs"),
+    path("runs/<int:run_id>/", views.run, name="run"),
+    path("runs/<int:run_id>.json", views.run_json, name="run-json"),
+    path("runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
 ]

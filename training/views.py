@@ -1,17 +1,22 @@
-"""Staff pages of evaluation results. They only read EvaluationRun rows: no torch in the web process."""
+"""Staff pages of training runs and evaluation results. They read rows and call services: no torch in the
+web process (`training.runs` imports torch only inside the functions a GPU worker runs)."""
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.dimensions import DIMENSIONS
-from mhp.jobs import JobStatus
+from training import selectors
 from training.baselines.tables import GENERATOR_RANKING, latest_results, ranking_chart, results_tables
-from training.models import EvaluationRun
+from training.charts import loss_chart, validation_chart
+from training.forms import TrainingRunForm
+from training.runs import TrainingError, training_run_cancel, training_run_create
 
-
-def _succeeded():
-    return EvaluationRun.objects.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at", "-id")
+REFRESH_SECONDS = 5
 
 
 def _percent_rows(table) -> list[tuple[str, list[float | None]]]:
@@ -21,7 +26,11 @@ def _percent_rows(table) -> list[tuple[str, list[float | None]]]:
 @staff_member_required
 def results(request: HttpRequest) -> HttpResponse:
     """The latest succeeded evaluation per (method, benchmark), as the paper's two tables."""
-    runs = _succeeded().exclude(benchmark=GENERATOR_RANKING).values("method", "benchmark", "config", "metrics")
+    runs = (
+        selectors.succeeded_evaluations()
+        .exclude(benchmark=GENERATOR_RANKING)
+        .values("method", "benchmark", "config", "metrics")
+    )
     overview, mhp = results_tables(latest_results(runs.iterator()))
     labels = {dimension.key: dimension.label for dimension in DIMENSIONS}
     context = {
@@ -37,6 +46,84 @@ def results(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def generators(request: HttpRequest) -> HttpResponse:
     """The latest generator ranking as a bar chart per dimension (plain CSS) and a table."""
-    run = _succeeded().filter(benchmark=GENERATOR_RANKING).first()
+    run = selectors.succeeded_evaluations().filter(benchmark=GENERATOR_RANKING).first()
     context = {"run": run, "chart": ranking_chart(run.metrics) if run else []}
     return render(request, "training/generators.html", context)
+
+
+@login_required
+@permission_required("training.view_trainingrun", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def runs(request: HttpRequest) -> HttpResponse:
+    """The list of training runs and the form that starts one on the gpu queue."""
+    can_start = request.user.has_perm("training.add_trainingrun")
+    form = TrainingRunForm(request.POST or None) if can_start else None
+    if request.method == "POST":
+        if not can_start:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                run = training_run_create(
+                    name=form.cleaned_data["name"],
+                    version=form.cleaned_data["dataset_version"],
+                    options=form.options(),
+                    created_by=request.user,
+                    enqueue=True,
+                )
+            except TrainingError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Training run {run.name} queued on the gpu queue.")
+                return redirect("training-pages:run", run_id=run.pk)
+    context = {"rows": selectors.training_run_list(), "form": form}
+    return render(request, "training/runs.html", context, status=400 if form is not None and form.errors else 200)
+
+
+def _run_or_404(run_id: int):
+    run = selectors.training_run_get(run_id=run_id)
+    if run is None:
+        raise Http404("no training run with this id")
+    return run
+
+
+@login_required
+@permission_required("training.view_trainingrun", raise_exception=True)
+@require_GET
+def run(request: HttpRequest, run_id: int) -> HttpResponse:
+    """One run: status, progress, output paths, configuration, loss and validation charts."""
+    run = _run_or_404(run_id)
+    active = selectors.training_run_is_active(run)
+    context = {
+        "run": run,
+        "active": active,
+        "refresh_seconds": REFRESH_SECONDS if active else None,
+        "can_cancel": active and not run.cancel_requested and request.user.has_perm("training.change_trainingrun"),
+        "best_val_mean": selectors.best_validation_mean(run.metrics),
+        "latest_val": selectors.latest_validation(run.metrics),
+        "config_rows": sorted(run.config.items()),
+        "loss_chart": loss_chart(run.metrics),
+        "val_chart": validation_chart(run.metrics),
+    }
+    return render(request, "training/run.html", context)
+
+
+@login_required
+@permission_required("training.view_trainingrun", raise_exception=True)
+@require_GET
+def run_json(request: HttpRequest, run_id: int) -> JsonResponse:
+    """The run's progress and metric history, for scripts and pages that poll."""
+    return JsonResponse(selectors.training_run_status(_run_or_404(run_id)))
+
+
+@login_required
+@permission_required("training.change_trainingrun", raise_exception=True)
+@require_POST
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Ask a queued or running run to stop (a running one stops after its current step)."""
+    run = _run_or_404(run_id)
+    if selectors.training_run_is_active(run):
+        training_run_cancel(run=run)
+        messages.success(request, f"Cancel requested for training run {run.name}.")
+    else:
+        messages.error(request, f"Training run {run.name} is {run.status}: nothing to cancel.")
+    return redirect("training-pages:run", run_id=run.pk)

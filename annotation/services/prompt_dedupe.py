@@ -11,14 +11,15 @@ Memory is one signature row per prompt (NUM_PERM uint32, 480 bytes), not the pro
 
 import re
 import zlib
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Count, Max
 
-from annotation.models import Prompt, PromptStatus, RejectionReason
+from annotation.models import Prompt
+from annotation.services.prompt_import_sql import near_duplicates_link
 
 NUM_PERM = 120
 BANDS = 24
@@ -29,9 +30,9 @@ NEAR_DUPLICATE_JACCARD = 0.7
 # Prompts of fewer words than this are too short to call "the same with a few words changed".
 MIN_WORDS = 4
 # Small batches: the (NUM_PERM, words) intermediate arrays of one batch stay a few MB.
-_SIGNATURE_BATCH = 250
+_SIGNATURE_BATCH = 500
 _VERIFY_CHUNK = 20_000
-_MARK_CHUNK = 500
+_MARK_CHUNK = 5000
 _MERSENNE_PRIME = np.uint64(4294967311)  # the first prime above 2**32
 _WORD = re.compile(r"\w+")
 # Fixed seed: the same text always gets the same signature, across processes and runs.
@@ -47,17 +48,18 @@ def prompt_words(normalized_text: str) -> set[str]:
 
 def minhash_signatures(texts: list[str]) -> np.ndarray:
     """Signatures of normalised texts, shape (len(texts), NUM_PERM), uint32."""
-    hashes: list[int] = []
-    offsets: list[int] = []
-    for text in texts:
-        offsets.append(len(hashes))
-        # A text without words (only punctuation) still gets one shingle, so no segment is empty.
-        words = prompt_words(text) or {text}
-        hashes.extend(zlib.crc32(word.encode("utf-8")) for word in words)
-    token_hashes = np.asarray(hashes, dtype=np.uint64)
+    return _signatures([prompt_words(text) or {text} for text in texts])
+
+
+def _signatures(word_sets: list[set[str]]) -> np.ndarray:
+    """Signatures of non-empty word sets: all the batch's words hashed, permuted and reduced at once."""
+    offsets = np.zeros(len(word_sets), dtype=np.int64)
+    np.cumsum([len(words) for words in word_sets[:-1]], out=offsets[1:])
+    words = [word for word_set in word_sets for word in word_set]
+    token_hashes = np.fromiter((zlib.crc32(word.encode("utf-8")) for word in words), dtype=np.uint64, count=len(words))
     # (NUM_PERM, tokens): a*x+b stays below 2**63 because a < 2**31 and x < 2**32.
     permuted = (_A[:, None] * token_hashes[None, :] + _B[:, None]) % _MERSENNE_PRIME
-    minima = np.minimum.reduceat(permuted, np.asarray(offsets, dtype=np.int64), axis=1)
+    minima = np.minimum.reduceat(permuted, offsets, axis=1)
     return minima.T.astype(np.uint32)
 
 
@@ -68,15 +70,27 @@ class SignatureIndex:
     eligible: np.ndarray  # (n,) bool: long enough to be compared
 
 
-def signature_index_build(rows: Iterable[tuple[int, str]]) -> SignatureIndex:
-    """Signatures for (id, normalised text) rows given in ascending id order."""
-    id_parts, signature_parts, eligible_parts = [], [], []
+def signature_index_build(rows: Iterable[tuple[int, str]], expected: int = 0) -> SignatureIndex:
+    """Signatures for (id, normalised text) rows given in ascending id order.
+
+    `expected` (the row count, when known) sizes the arrays once, so the signatures are not held twice
+    while batches are joined; more rows than expected still fit (the arrays grow).
+    """
+    index = _empty_index(expected)
+    filled = 0
     batch: list[tuple[int, str]] = []
 
     def flush() -> None:
-        id_parts.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
-        signature_parts.append(minhash_signatures([row[1] for row in batch]))
-        eligible_parts.append(np.fromiter((len(prompt_words(row[1])) >= MIN_WORDS for row in batch), dtype=bool))
+        nonlocal index, filled
+        end = filled + len(batch)
+        if end > len(index.ids):
+            index = _grown(index, max(end, 2 * len(index.ids)))
+        index.ids[filled:end] = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
+        word_sets = [prompt_words(row[1]) for row in batch]
+        index.eligible[filled:end] = np.fromiter((len(words) >= MIN_WORDS for words in word_sets), dtype=bool)
+        # A text without words (only punctuation) still gets one shingle, so no segment is empty.
+        index.signatures[filled:end] = _signatures([w or {row[1]} for w, row in zip(word_sets, batch, strict=True)])
+        filled = end
         batch.clear()
 
     for row in rows:
@@ -85,9 +99,18 @@ def signature_index_build(rows: Iterable[tuple[int, str]]) -> SignatureIndex:
             flush()
     if batch:
         flush()
-    if not id_parts:
-        return SignatureIndex(np.empty(0, np.int64), np.empty((0, NUM_PERM), np.uint32), np.empty(0, bool))
-    return SignatureIndex(np.concatenate(id_parts), np.concatenate(signature_parts), np.concatenate(eligible_parts))
+    return SignatureIndex(index.ids[:filled], index.signatures[:filled], index.eligible[:filled])
+
+
+def _empty_index(size: int) -> SignatureIndex:
+    return SignatureIndex(np.empty(size, np.int64), np.empty((size, NUM_PERM), np.uint32), np.zeros(size, bool))
+
+
+def _grown(index: SignatureIndex, size: int) -> SignatureIndex:
+    grown = _empty_index(size)
+    grown.ids[: len(index.ids)], grown.signatures[: len(index.ids)] = index.ids, index.signatures
+    grown.eligible[: len(index.ids)] = index.eligible
+    return grown
 
 
 def _band_pairs(index: SignatureIndex, band: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,16 +147,26 @@ def _find(parent: dict[int, int], row: int) -> int:
     return root
 
 
+def _candidate_pairs(index: SignatureIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(leader rows, member rows) sharing a bucket in any band, each pair once."""
+    size = max(len(index.ids), 1)
+    # One int64 code per pair (leader * size + member): similar prompts share most bands, so most
+    # pairs come up many times; each is kept (and verified) once.
+    codes = [leaders * size + members for leaders, members in (_band_pairs(index, b) for b in range(BANDS))]
+    pairs = np.unique(np.concatenate(codes))
+    return pairs // size, pairs % size
+
+
 def near_duplicate_groups(index: SignatureIndex) -> dict[int, list[int]]:
     """{kept prompt id: [near-duplicate ids]}; the kept prompt is the oldest (lowest id) of its group."""
     parent: dict[int, int] = {}
-    for band in range(BANDS):
-        leaders, members = _band_pairs(index, band)
-        similar = _similar(index, leaders, members)
-        for leader, member in zip(leaders[similar].tolist(), members[similar].tolist(), strict=True):
-            root_a, root_b = _find(parent, leader), _find(parent, member)
-            if root_a != root_b:
-                parent[max(root_a, root_b)] = min(root_a, root_b)
+    leaders, members = _candidate_pairs(index)
+    similar = _similar(index, leaders, members)
+    # Union by smaller root: each group's root is its lowest row, whatever the order of the pairs.
+    for leader, member in zip(leaders[similar].tolist(), members[similar].tolist(), strict=True):
+        root_a, root_b = _find(parent, leader), _find(parent, member)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
     groups: dict[int, list[int]] = {}
     for row in list(parent):
         root = _find(parent, row)
@@ -153,32 +186,16 @@ def prompt_near_duplicates_mark() -> DedupeResult:
 
     Idempotent: prompts already linked are left alone, so a second run marks nothing new.
     """
-    rows = Prompt.objects.order_by("id").values_list("id", "normalized_text").iterator(chunk_size=2000)
-    groups = near_duplicate_groups(signature_index_build(rows))
+    # Prompts stored after this count (another import) wait for the next run.
+    last = Prompt.objects.aggregate(last=Max("id"), count=Count("id"))
+    stored = Prompt.objects.filter(id__lte=last["last"] or 0).order_by("id")
+    rows = stored.values_list("id", "normalized_text").iterator(chunk_size=5000)
+    groups = near_duplicate_groups(signature_index_build(rows, expected=last["count"]))
     result = DedupeResult(groups=len(groups))
-    kept_of = {member: kept for kept, members in groups.items() for member in members}
-    members = list(kept_of)
+    pairs = sorted((member, kept) for kept, members in groups.items() for member in members)
     with transaction.atomic():
-        for start in range(0, len(members), _MARK_CHUNK):
-            chunk = members[start : start + _MARK_CHUNK]
-            result.newly_marked.extend(_members_mark(chunk, kept_of))
+        # One UPDATE per chunk that links and rejects at once, skipping prompts linked already
+        # (bulk_update's per-row CASE, then one UPDATE per group, cost most of the dedupe time).
+        for start in range(0, len(pairs), _MARK_CHUNK):
+            result.newly_marked.extend(near_duplicates_link(pairs[start : start + _MARK_CHUNK]))
     return result
-
-
-def _members_mark(member_ids: list[int], kept_of: dict[int, int]) -> list[int]:
-    unmarked = list(
-        Prompt.objects.select_for_update()
-        .filter(id__in=member_ids, near_duplicate_of__isnull=True)
-        .values_list("id", flat=True)
-    )
-    # One UPDATE per kept prompt: bulk_update's per-row CASE expression cost most of the dedupe time at 100k rows.
-    members_of: dict[int, list[int]] = defaultdict(list)
-    for prompt_id in unmarked:
-        members_of[kept_of[prompt_id]].append(prompt_id)
-    for kept, members in members_of.items():
-        Prompt.objects.filter(id__in=members).update(near_duplicate_of_id=kept)
-    # A person's decision stands; only prompts nobody judged yet are set aside.
-    Prompt.objects.filter(id__in=unmarked, status=PromptStatus.PENDING).update(
-        status=PromptStatus.REJECTED, rejection_reasons=[RejectionReason.DUPLICATE.value]
-    )
-    return unmarked

@@ -1,9 +1,13 @@
 """Import prompts from a file: validate each row, drop exact duplicates, store the rest, mark near-duplicates.
 
-The file is read twice, both times streamed: a first pass proves it can be parsed (a file that cannot
-be is refused before anything is written) and counts the rows for progress; the second imports in
-batches. Exact duplicates are found through the unique normalised hash in the database, batch by
-batch, so memory does not grow with the file.
+The file is streamed. Before anything is written, a first look proves it can be parsed (a file that
+cannot be is refused) and counts the rows for progress: CSV and Parquet files, whose readers can fail
+halfway, are read through once; JSONL and text files, whose readers report a bad line as an invalid
+row and never fail halfway, only until one row parses, and their lines are counted as bytes. Then the
+rows are imported in batches. Exact duplicates are found through the unique normalised hash in the
+database, batch by batch, so memory does not grow with the file; each batch is stored with one lean
+INSERT (see prompt_import_sql) and, should it break a constraint that another import raced into the
+table, settled again row by row through the ORM.
 """
 
 from collections import Counter
@@ -16,13 +20,17 @@ from django.db import IntegrityError, transaction
 
 from annotation.models import Category, Prompt
 from annotation.normalize import normalize_prompt, prompt_hash
+from annotation.services import prompt_import_sql
 from annotation.services.prompt_dedupe import prompt_near_duplicates_mark
 from annotation.services.prompt_import_readers import ImportFileError, SourceRow, format_for_name, rows_read
 from annotation.services.prompts import MAX_PROMPT_LENGTH
 
 __all__ = ["ImportFileError", "ImportSummary", "prompts_import"]
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 2000  # rows stored per transaction (a SQLite commit is an fsync)
+PROGRESS_EVERY = 1000
+_LINE_COUNT_FORMATS = ("jsonl", "txt")
+_UNPARSED = ("not JSON", "not a JSON", "not UTF-8")
 # The report keeps the first invalid rows in full and only counts the rest, so it stays small.
 MAX_REPORTED_INVALID_ROWS = 200
 MAX_SOURCE_LENGTH = Prompt._meta.get_field("source").max_length
@@ -116,16 +124,30 @@ def _defaults(*, source: str, category_slug: str) -> _Defaults:
 
 
 def _parse_check(path: Path, file_format: str) -> int:
-    """Read the whole file once without writing; returns the row count or raises ImportFileError."""
+    """Prove the file can be parsed, without writing; returns the row count or raises ImportFileError."""
     total = unparsed = 0
     for row in rows_read(path, file_format):
         total += 1
-        unparsed += row.error.startswith(("not JSON", "not a JSON", "not UTF-8"))
+        if row.error.startswith(_UNPARSED):
+            unparsed += 1
+        elif file_format in _LINE_COUNT_FORMATS:
+            # One row parses and the rest cannot make the reader fail: count the lines, don't parse them.
+            return _line_count(path)
     if total == 0:
         raise ImportFileError("the file holds no rows")
     if unparsed == total:
         raise ImportFileError(f"no row of the file could be parsed as {file_format}")
     return total
+
+
+def _line_count(path: Path) -> int:
+    """Lines as the line readers yield them: a last line without a newline counts too."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
 
 
 def _import_rows(
@@ -142,7 +164,7 @@ def _import_rows(
         if len(batch) >= BATCH_SIZE:
             new_ids.extend(filter(None, [_batch_store(batch, summary)]))
             batch = []
-        if progress and summary.rows_read % BATCH_SIZE == 0:
+        if progress and summary.rows_read % PROGRESS_EVERY == 0:
             progress(summary.rows_read, total)
     new_ids.extend(filter(None, [_batch_store(batch, summary)]))
     if progress:
@@ -151,7 +173,12 @@ def _import_rows(
 
 
 def _candidate(row: SourceRow, defaults: _Defaults, summary: ImportSummary) -> _Candidate | None:
-    reason = row.error or _text_problem(row.prompt) or _field_problem(row)
+    reason = row.error or _text_problem(row.prompt)
+    text = normalized = ""
+    if not reason:
+        text = row.prompt.strip()
+        normalized = normalize_prompt(text)  # once per row: the hash and the emptiness check share it
+        reason = ("empty" if not normalized else _length_problem(text)) or _field_problem(row)
     if reason:
         summary.invalid_add(row.line, reason)
         return None
@@ -160,8 +187,6 @@ def _candidate(row: SourceRow, defaults: _Defaults, summary: ImportSummary) -> _
     if category_value is not None and category is None:
         summary.invalid_add(row.line, f"unknown category {str(category_value)[:50]!r}")
         return None
-    text = row.prompt.strip()
-    normalized = normalize_prompt(text)
     return _Candidate(
         line=row.line,
         text=text,
@@ -181,9 +206,12 @@ def _text_problem(value: object) -> str:
         return f"not text ({type(value).__name__})"
     if "\0" in value:
         return "not text (contains NUL characters)"
-    text = value.strip()
-    if not text or not normalize_prompt(text):
+    if not value.strip():
         return "empty"
+    return ""
+
+
+def _length_problem(text: str) -> str:
     if len(text) > MAX_PROMPT_LENGTH:
         return f"too long ({len(text)} characters, at most {MAX_PROMPT_LENGTH})"
     return ""
@@ -205,7 +233,67 @@ def _field_problem(row: SourceRow) -> str:
 
 def _batch_store(batch: list[_Candidate], summary: ImportSummary) -> int | None:
     """Store one batch's new prompts; returns the lowest id created (None when all were known)."""
-    fresh = _batch_without_known(batch, summary) if batch else []
+    if not batch:
+        return None
+    try:
+        with transaction.atomic():
+            return _batch_store_lean(batch, summary)
+    except IntegrityError:
+        # A row reuses a stored source id, or another import stored some rows meanwhile: the batch was
+        # rolled back, its counts not added; settle it again the careful way.
+        return _batch_store_careful(batch, summary)
+
+
+def _batch_store_lean(batch: list[_Candidate], summary: ImportSummary) -> int | None:
+    """One hash lookup and one INSERT. Source ids are checked against the batch only: a row reusing a
+    stored one breaks the unique constraint, which rolls this back for the careful path, so the outcome
+    is the careful path's."""
+    known_hashes = prompt_import_sql.hashes_stored([candidate.digest for candidate in batch])
+    taken_ids: set[tuple[str, str]] = set()
+    fresh: list[_Candidate] = []
+    exact = 0
+    invalid: list[tuple[int, str]] = []
+    for candidate in batch:
+        key = (candidate.source, candidate.source_id)
+        if candidate.digest in known_hashes:
+            exact += 1
+        elif candidate.source_id and key in taken_ids:
+            invalid.append((candidate.line, _source_id_taken_reason(candidate)))
+        else:
+            fresh.append(candidate)
+            known_hashes.add(candidate.digest)
+            if candidate.source_id:
+                taken_ids.add(key)
+    template = _prompt_for(fresh[0]) if fresh else None
+    created = prompt_import_sql.prompts_insert([_row_for(candidate) for candidate in fresh], template)
+    # Rows skipped by ON CONFLICT on the hash were stored by another import meanwhile: exact duplicates.
+    summary.exact_duplicates += exact + len(fresh) - len(created)
+    for line, reason in invalid:
+        summary.invalid_add(line, reason)
+    summary.imported += len(created)
+    return min(created, default=None)
+
+
+def _row_for(candidate: _Candidate) -> tuple:
+    """Values in prompt_import_sql.ROW_COLUMNS order."""
+    return (
+        candidate.text,
+        candidate.normalized,
+        candidate.digest,
+        candidate.source,
+        candidate.source_id,
+        candidate.category.pk if candidate.category else None,
+        candidate.subcategory.pk if candidate.subcategory else None,
+    )
+
+
+def _source_id_taken_reason(candidate: _Candidate) -> str:
+    return f"source_id {candidate.source_id[:50]!r} already names another prompt"
+
+
+def _batch_store_careful(batch: list[_Candidate], summary: ImportSummary) -> int | None:
+    """The ORM path: stored source ids looked up, then bulk_create, or row by row if that still fails."""
+    fresh = _batch_without_known(batch, summary)
     if not fresh:
         return None
     prompts = [_prompt_for(candidate) for candidate in fresh]
@@ -232,7 +320,7 @@ def _batch_without_known(batch: list[_Candidate], summary: ImportSummary) -> lis
         if candidate.digest in known_hashes:
             summary.exact_duplicates += 1
         elif candidate.source_id and key in taken_ids:
-            summary.invalid_add(candidate.line, f"source_id {candidate.source_id[:50]!r} already names another prompt")
+            summary.invalid_add(candidate.line, _source_id_taken_reason(candidate))
         else:
             fresh.append(candidate)
             known_hashes.add(candidate.digest)
@@ -244,7 +332,10 @@ def _batch_without_known(batch: list[_Candidate], summary: ImportSummary) -> lis
 def _source_ids_taken(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     if not keys:
         return set()
-    stored = Prompt.objects.filter(source__in={k[0] for k in keys}, source_id__in={k[1] for k in keys})
+    # source_id <> '' lets the database use the partial unique index on (source, source_id).
+    stored = Prompt.objects.exclude(source_id="").filter(
+        source__in={k[0] for k in keys}, source_id__in={k[1] for k in keys}
+    )
     return set(stored.values_list("source", "source_id")) & set(keys)
 
 

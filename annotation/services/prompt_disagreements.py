@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import Prompt, PromptReview, PromptStatus, ReviewDecision
-from annotation.services.prompt_filter import ReviewInput, review_check
+from annotation.services.prompt_filter import ReviewInput, prompt_review_store, review_check
 
 
 def prompt_disagreement_resolve(*, reviewer: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
@@ -20,16 +20,7 @@ def prompt_disagreement_resolve(*, reviewer: AbstractBaseUser, prompt_id: int, r
             raise ValidationError("this prompt is not waiting for a reviewer (someone may have settled it)")
         if PromptReview.objects.filter(prompt=prompt, reviewer=reviewer).exists():
             raise ValidationError("you reviewed this prompt yourself; another reviewer settles it")
-        final = PromptReview.objects.create(
-            prompt=prompt,
-            reviewer=reviewer,
-            decision=review.decision,
-            reasons=sorted(set(review.reasons)),
-            comment=review.comment.strip(),
-            category=review.category,
-            subcategory=review.subcategory,
-            is_final=True,
-        )
+        final = prompt_review_store(prompt=prompt, reviewer=reviewer, review=review, is_final=True)
         _prompt_decide(prompt, final)
     return final
 

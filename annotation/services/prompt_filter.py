@@ -105,6 +105,22 @@ def review_check(review: ReviewInput) -> None:
         raise ValidationError("the subcategory must belong to the chosen category")
 
 
+def prompt_review_store(
+    *, prompt: Prompt, reviewer: AbstractBaseUser, review: ReviewInput, is_final: bool = False
+) -> PromptReview:
+    """The PromptReview row of a checked review (callers hold the prompt's row lock)."""
+    return PromptReview.objects.create(
+        prompt=prompt,
+        reviewer=reviewer,
+        decision=review.decision,
+        reasons=sorted(set(review.reasons)),
+        comment=review.comment.strip(),
+        category=review.category,
+        subcategory=review.subcategory,
+        is_final=is_final,
+    )
+
+
 def prompt_review_submit(*, user: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
     """Record one review of a prompt the user holds; a repeated submission returns the first review."""
     review_check(review)
@@ -115,15 +131,7 @@ def prompt_review_submit(*, user: AbstractBaseUser, prompt_id: int, review: Revi
             return existing
         if not PromptLease.objects.filter(prompt=prompt, user=user).exists():
             raise ValidationError("this prompt is not handed to you (its lease ran out); take the next one")
-        saved = PromptReview.objects.create(
-            prompt=prompt,
-            reviewer=user,
-            decision=review.decision,
-            reasons=sorted(set(review.reasons)),
-            comment=review.comment.strip(),
-            category=review.category,
-            subcategory=review.subcategory,
-        )
+        saved = prompt_review_store(prompt=prompt, reviewer=user, review=review)
         PromptLease.objects.filter(prompt=prompt, user=user).delete()
         Prompt.objects.filter(pk=prompt.pk).update(reviews_done=F("reviews_done") + 1)
         prompt.refresh_from_db()

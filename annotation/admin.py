@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
+from annotation.admin_images import image_admin_urls
 from annotation.admin_prompts import (
     augmentation_job_admin_urls,
     category_admin_urls,
@@ -119,6 +120,10 @@ class ImageAdmin(BigTableAdmin):
     raw_id_fields = ("prompt",)
     readonly_fields = ("preview", "sha256", "width", "height", "created_at")
     list_select_related = ("prompt", "generator")
+    change_list_template = "labeling/admin_image_change_list.html"
+
+    def get_urls(self):
+        return image_admin_urls(self) + super().get_urls()
 
     @admin.display(description="preview")
     def preview(self, image: Image) -> str:

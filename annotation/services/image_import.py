@@ -84,7 +84,16 @@ def _import_line(number: int, line: str, root: Path, summary: ImageImportSummary
         )
         summary.imported += 1
     except (ManifestLineError, ImageRejected) as error:
-        summary.refuse(number, relative, str(error))
+        summary.refuse(number, relative or _named_path(line), str(error))
+
+
+def _named_path(line: str) -> str:
+    """The path a refused line names, when it names one, so the report says which file it was."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return ""
+    return str(row.get("path") or "") if isinstance(row, dict) else ""
 
 
 def _generator(name: str, summary: ImageImportSummary) -> Generator:

@@ -1,4 +1,4 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
@@ -9,6 +9,7 @@ from annotation.admin_prompts import (
     import_job_admin_urls,
     prompt_admin_urls,
 )
+from annotation.admin_users import DEACTIVATE_DESCRIPTION, annotators_deactivate_from_admin
 from annotation.models import (
     Adjudication,
     AnnotatorProfile,
@@ -26,7 +27,6 @@ from annotation.models import (
     PromptReview,
 )
 from annotation.services.pair_builder import pairs_build
-from annotation.services.review import annotator_deactivate
 from mhp.admin_base import JOB_FIELDS, BigTableAdmin
 
 
@@ -192,11 +192,9 @@ class AnnotatorProfileAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     actions = ("deactivate",)
 
-    @admin.action(description="Deactivate: stop labeling and exclude their judgements", permissions=["change"])
+    @admin.action(description=DEACTIVATE_DESCRIPTION, permissions=["change"])
     def deactivate(self, request, queryset) -> None:
-        for profile in queryset.select_related("user"):
-            annotator_deactivate(user=profile.user, note=f"deactivated by {request.user.get_username()}")
-        self.message_user(request, f"{queryset.count()} annotators deactivated.", messages.SUCCESS)
+        annotators_deactivate_from_admin(self, request, (profile.user for profile in queryset.select_related("user")))
 
 
 @admin.register(ImportJob)

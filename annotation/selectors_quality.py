@@ -1,7 +1,11 @@
 """Reads for the quality page, the quality API and the disputes page (the arithmetic is in quality.py)."""
 
+import hashlib
+import json
+
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, FloatField, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast, Greatest
 
 from annotation.dimensions import DIMENSION_KEYS
@@ -10,6 +14,10 @@ from annotation.quality import CATEGORIES, QualityTally, Rating
 
 # Rows fetched per round trip while streaming the judgements table.
 CHUNK = 5000
+# The figures are cached under a fingerprint of their inputs, so a new judgement, a gold answer or an
+# exclusion is seen at once. The fingerprint cannot see a judgement edited in place in the admin or a
+# renamed user; the timeout bounds how long those stay unseen.
+QUALITY_CACHE_SECONDS = 300
 
 
 def _stream_pairs(judgements: QuerySet[Judgement]):
@@ -27,8 +35,31 @@ def _stream_pairs(judgements: QuerySet[Judgement]):
 
 
 def quality_figures() -> dict:
-    """Project figures per dimension and each annotator's figures, over every stored judgement."""
+    """Project figures per dimension and each annotator's figures, over every stored judgement (cached)."""
     gold = dict(Pair.objects.filter(is_gold=True).values_list("pk", "gold_answers"))
+    key = _figures_cache_key(gold)
+    figures = cache.get(key)
+    if figures is None:
+        figures = _figures_compute(gold)
+        cache.set(key, figures, QUALITY_CACHE_SECONDS)
+    return figures
+
+
+def _figures_cache_key(gold: dict[int, dict]) -> str:
+    """A fingerprint of everything the figures read, from index lookups and small tables only.
+
+    Judgements: count (a deletion), highest id and latest time (an addition; the time also tells apart
+    rows that reuse the ids of rolled-back ones on SQLite). Gold answers and exclusions are few rows,
+    read whole. Adjudications do not enter the figures, so they are not part of it.
+    """
+    latest = Judgement.objects.aggregate(last_id=Max("id"), last_at=Max("created_at"))
+    excluded = sorted(AnnotatorProfile.objects.filter(judgements_excluded=True).values_list("user_id", flat=True))
+    marker = [Judgement.objects.count(), latest["last_id"], latest["last_at"], sorted(gold.items()), excluded]
+    digest = hashlib.sha256(json.dumps(marker, default=str, sort_keys=True).encode()).hexdigest()
+    return f"quality-figures:{digest}"
+
+
+def _figures_compute(gold: dict[int, dict]) -> dict:
     tally = QualityTally()
     pairs = judgements = 0
     for pair_id, ratings in _stream_pairs(Judgement.objects.all()):

@@ -19,11 +19,16 @@ DISPUTES_SHOWN = 50
 @permission_required("annotation.view_quality", raise_exception=True)
 def quality_page(request: HttpRequest) -> HttpResponse:
     figures = quality_figures()
+    by_dimension = [
+        (d, figures["dimensions"][d.key], _project_values(figures["dimensions"][d.key])) for d in DIMENSIONS
+    ]
     context = {
         "figures": figures,
-        "dimensions": [
-            (d, figures["dimensions"][d.key], _project_values(figures["dimensions"][d.key])) for d in DIMENSIONS
-        ],
+        "dimensions": by_dimension,
+        "dimension_chart": bar_chart([(d.key, d.label, values) for d, _, values in by_dimension]),
+        "annotator_chart": bar_chart(
+            [(row["username"], row["username"], _annotator_values(row)) for row in figures["annotators"]]
+        ),
         "annotator_rows": [
             {**row, "per_dimension": [(d, row["dimensions"][d.key]) for d in DIMENSIONS]}
             for row in figures["annotators"]
@@ -38,6 +43,60 @@ def _project_values(fig: dict) -> list[tuple[str, float | None]]:
         ("kappa", fig["fleiss_kappa"]),
         ("alpha", fig["krippendorff_alpha"]),
     ]
+
+
+def _annotator_values(row: dict) -> list[tuple[str, float | None]]:
+    """The overall dimension tells a careless annotator apart first: agreement, gold accuracy, ties."""
+    overall = row["dimensions"]["overall"]
+    return [("agreement", overall["agreement"]), ("gold", overall["gold_accuracy"]), ("ties", overall["tie_rate"])]
+
+
+# Horizontal bar chart geometry (viewBox units): labels on the left, one bar per figure, a group per row.
+CHART_WIDTH, LABEL_WIDTH, VALUE_WIDTH = 640, 190, 50
+BAR_HEIGHT, BAR_GAP, GROUP_GAP = 14, 4, 14
+FIGURE_COLOURS = {
+    "agreement": "#3457d5",
+    "kappa": "#0891b2",
+    "alpha": "#7c3aed",
+    "gold": "#16a34a",
+    "ties": "#d97706",
+}
+
+
+def bar_chart(groups: list[tuple[str, str, list[tuple[str, float | None]]]]) -> dict:
+    """Bars for values in [-1, 1] (kappa and alpha go below 0); the axis starts at -1 only when one does."""
+    lower = -1.0 if any(v is not None and v < 0 for _, _, values in groups for _, v in values) else 0.0
+    plot = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+
+    def x_of(value: float) -> float:
+        return round(LABEL_WIDTH + plot * (max(lower, min(1.0, value)) - lower) / (1.0 - lower), 1)
+
+    rows, y = [], GROUP_GAP / 2
+    for key, label, values in groups:
+        bars = [_bar(figure, value, y + i * (BAR_HEIGHT + BAR_GAP), x_of) for i, (figure, value) in enumerate(values)]
+        height = len(values) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
+        rows.append({"key": key, "label": label, "bars": bars, "label_y": y + height / 2 + 4})
+        y += height + GROUP_GAP
+    ticks = {x_of(t): f"{t:g}" for t in (lower, 0.0, 0.5, 1.0)}
+    return {
+        "width": CHART_WIDTH,
+        "height": round(y),
+        "view_height": round(y) + 20,
+        "tick_y": round(y) + 14,
+        "rows": rows,
+        "zero_x": x_of(0.0),
+        "ticks": [{"x": x, "label": text} for x, text in sorted(ticks.items())],
+        "legend": [(figure, FIGURE_COLOURS[figure]) for figure, _ in (groups[0][2] if groups else [])],
+    }
+
+
+def _bar(figure: str, value: float | None, top: float, x_of) -> dict:
+    """One bar from zero to the value (leftwards when negative); a value of None draws only an 'n/a' text."""
+    bar = {"figure": figure, "value": value, "y": top, "height": BAR_HEIGHT, "text_y": top + BAR_HEIGHT - 3}
+    if value is None:
+        return bar | {"text_x": x_of(0.0) + 4}
+    left, right = sorted((x_of(0.0), x_of(value)))
+    return bar | {"x": left, "width": max(right - left, 1.0), "colour": FIGURE_COLOURS[figure], "text_x": right + 4}
 
 
 class AdjudicationForm(forms.Form):

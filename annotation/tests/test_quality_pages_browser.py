@@ -1,0 +1,119 @@
+"""Real headless Chromium on the reviewer pages: quality figures and charts, adjudicating a disputed pair."""
+
+import pytest
+from django.db.models import F
+
+from annotation import roles
+from annotation.models import Adjudication, Pair
+from annotation.tests.factories import make_user
+from annotation.tests.labeling_factories import make_pairs
+from datasets.tests.factories import judge as judge_row
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def judge(pair, annotator, choice: str) -> None:
+    """A judgement row and the pair's counter, as the queue's submit leaves them."""
+    judge_row(pair, annotator, choice)
+    Pair.objects.filter(pk=pair.pk).update(judgements_done=F("judgements_done") + 1)
+
+
+@pytest.fixture
+def judged():
+    """A unanimous pair (3 x first), a split one (first, second, tie) and a partial one (first, second)."""
+    unanimous, split, partial = make_pairs(3, required=3)
+    people = [make_user(roles.ANNOTATOR, username=f"ann-{name}") for name in "abc"]
+    for person in people:
+        judge(unanimous, person, "first")
+    for person, choice in zip(people, ("first", "second", "tie"), strict=True):
+        judge(split, person, choice)
+    for person, choice in zip(people[:2], ("first", "second"), strict=True):
+        judge(partial, person, choice)
+    return unanimous, split, partial
+
+
+def _values(page, selector: str) -> dict[tuple[str, str], str]:
+    return {
+        (rect.evaluate("r => r.closest('g').dataset.row"), rect.get_attribute("data-figure")): rect.get_attribute(
+            "data-value"
+        )
+        for rect in page.locator(selector).all()
+    }
+
+
+def test_reviewer_sees_the_figures_and_their_charts(browser_login, live_server, judged):
+    make_user(roles.REVIEWER, username="rev")
+    page = browser_login("rev")
+    page.goto(f"{live_server.url}/label/quality/")
+
+    assert page.locator("#dimension-figures tr[data-dimension]").count() == 4
+    # Every dimension has the same votes: agreement 1/3 (only the unanimous pair agrees), Fleiss' kappa 0
+    # (pairs with three judgements: P = 1/2, P_e = (4/6)^2 + 2 (1/6)^2 = 1/2), alpha 1 - 5 / (34/7) = -1/34.
+    bars = _values(page, "#dimension-chart rect.bar")
+    assert len(bars) == 12
+    for dimension in ("aesthetics", "detail", "alignment", "overall"):
+        assert bars[(dimension, "agreement")] == "0.333"
+        assert bars[(dimension, "kappa")] == "0.000"
+        assert bars[(dimension, "alpha")] == "-0.029"
+    assert page.locator("#dimension-chart svg").is_visible()
+    # A negative alpha draws its bar left of the zero line.
+    zero = float(page.locator("#dimension-chart line[stroke='#5b6672']").get_attribute("x1"))
+    alpha = page.locator("#dimension-chart g[data-row=overall] rect[data-figure=alpha]")
+    assert float(alpha.get_attribute("x")) + float(alpha.get_attribute("width")) == pytest.approx(zero)
+
+    # Per annotator (overall): agreement and tie rate drawn, gold accuracy n/a (no gold pair yet).
+    people = _values(page, "#annotator-chart rect.bar")
+    assert sorted(people) == sorted((f"ann-{n}", f) for n in "abc" for f in ("agreement", "ties"))
+    assert people[("ann-a", "agreement")] == "0.400"  # agrees with 2 of the 5 others it met
+    assert people[("ann-c", "ties")] == "0.500"  # tie on the split pair, first on the unanimous one
+    assert page.locator("#annotator-chart text.na[data-figure=gold]").count() == 3
+
+
+def test_reviewer_adjudicates_a_disputed_pair_in_the_browser(browser_login, live_server, judged):
+    _, split, _ = judged
+    reviewer = make_user(roles.REVIEWER, username="rev")
+    page = browser_login("rev")
+    page.goto(f"{live_server.url}/label/disputes/")
+    card = page.locator(f"#pair-{split.pk}")
+    assert card.locator("td.num").first.inner_text() == "1 / 1 / 1"
+    answers = {"aesthetics": "second", "detail": "first", "alignment": "tie", "overall": "second"}
+    for key, value in answers.items():
+        card.locator(f"input[aria-label='{key} {value}']").check()
+    card.locator("textarea[name=note]").fill("the second one has the better hands")
+    card.locator("button[value=adjudicate]").click()
+    page.wait_for_selector(f"text=Pair {split.pk} adjudicated.")
+
+    adjudication = Adjudication.objects.get()
+    assert (adjudication.pair_id, adjudication.reviewer_id) == (split.pk, reviewer.pk)
+    assert {key: getattr(adjudication, key) for key in answers} == answers
+    assert adjudication.note == "the second one has the better hands"
+    # The page now shows the stored answers checked, and the pair marked as adjudicated.
+    card = page.locator(f"#pair-{split.pk}")
+    assert "adjudicated" in card.inner_text()
+    assert card.locator("input[aria-label='overall second']").is_checked()
+
+
+def test_an_annotator_is_refused_the_reviewer_pages(browser_login, live_server, judged):
+    _, split, _ = judged
+    page = browser_login("ann-a")
+    for path in ("/label/quality/", "/label/disputes/"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 403, path
+        assert page.locator("svg rect.bar, form[action$='/adjudicate/']").count() == 0
+    # Not even a forged form post from the annotator's session gets through.
+    token = page.context.cookies()
+    csrf = next(cookie["value"] for cookie in token if cookie["name"] == "csrftoken")
+    response = page.request.post(
+        f"{live_server.url}/label/disputes/adjudicate/",
+        form={
+            "pair_id": str(split.pk),
+            "action": "adjudicate",
+            "aesthetics": "first",
+            "detail": "first",
+            "alignment": "first",
+            "overall": "first",
+        },
+        headers={"X-CSRFToken": csrf, "Referer": f"{live_server.url}/label/disputes/"},
+    )
+    assert response.status == 403
+    assert not Adjudication.objects.exists()

@@ -1,35 +1,20 @@
 """Real headless Chromium on the reviewer pages: quality figures and charts, adjudicating a disputed pair."""
 
 import pytest
-from django.db.models import F
 
 from annotation import roles
-from annotation.models import Adjudication, Pair
+from annotation.models import Adjudication
+from annotation.tests import test_disputes
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import make_pairs
-from datasets.tests.factories import judge as judge_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# The disputes tests' `pairs` fixture (unanimous, split, partial, fresh), offered here.
+pairs = test_disputes.pairs
 
 
-def judge(pair, annotator, choice: str) -> None:
-    """A judgement row and the pair's counter, as the queue's submit leaves them."""
-    judge_row(pair, annotator, choice)
-    Pair.objects.filter(pk=pair.pk).update(judgements_done=F("judgements_done") + 1)
-
-
-@pytest.fixture
-def judged():
-    """A unanimous pair (3 x first), a split one (first, second, tie) and a partial one (first, second)."""
-    unanimous, split, partial = make_pairs(3, required=3)
-    people = [make_user(roles.ANNOTATOR, username=f"ann-{name}") for name in "abc"]
-    for person in people:
-        judge(unanimous, person, "first")
-    for person, choice in zip(people, ("first", "second", "tie"), strict=True):
-        judge(split, person, choice)
-    for person, choice in zip(people[:2], ("first", "second"), strict=True):
-        judge(partial, person, choice)
-    return unanimous, split, partial
+def _annotators(split) -> list[str]:
+    """The three annotators' names, in the order they judged the split pair: first, second, tie."""
+    return list(split.judgements.order_by("id").values_list("annotator__username", flat=True))
 
 
 def _values(page, selector: str) -> dict[tuple[str, str], str]:
@@ -41,7 +26,8 @@ def _values(page, selector: str) -> dict[tuple[str, str], str]:
     }
 
 
-def test_reviewer_sees_the_figures_and_their_charts(browser_login, live_server, judged):
+def test_reviewer_sees_the_figures_and_their_charts(browser_login, live_server, pairs):
+    a, b, c = _annotators(pairs[1])
     make_user(roles.REVIEWER, username="rev")
     page = browser_login("rev")
     page.goto(f"{live_server.url}/label/quality/")
@@ -63,14 +49,14 @@ def test_reviewer_sees_the_figures_and_their_charts(browser_login, live_server, 
 
     # Per annotator (overall): agreement and tie rate drawn, gold accuracy n/a (no gold pair yet).
     people = _values(page, "#annotator-chart rect.bar")
-    assert sorted(people) == sorted((f"ann-{n}", f) for n in "abc" for f in ("agreement", "ties"))
-    assert people[("ann-a", "agreement")] == "0.400"  # agrees with 2 of the 5 others it met
-    assert people[("ann-c", "ties")] == "0.500"  # tie on the split pair, first on the unanimous one
+    assert sorted(people) == sorted((name, f) for name in (a, b, c) for f in ("agreement", "ties"))
+    assert people[(a, "agreement")] == "0.400"  # agrees with 2 of the 5 others it met
+    assert people[(c, "ties")] == "0.500"  # tie on the split pair, first on the unanimous one
     assert page.locator("#annotator-chart text.na[data-figure=gold]").count() == 3
 
 
-def test_reviewer_adjudicates_a_disputed_pair_in_the_browser(browser_login, live_server, judged):
-    _, split, _ = judged
+def test_reviewer_adjudicates_a_disputed_pair_in_the_browser(browser_login, live_server, pairs):
+    _, split, _, _ = pairs
     reviewer = make_user(roles.REVIEWER, username="rev")
     page = browser_login("rev")
     page.goto(f"{live_server.url}/label/disputes/")
@@ -93,9 +79,9 @@ def test_reviewer_adjudicates_a_disputed_pair_in_the_browser(browser_login, live
     assert card.locator("input[aria-label='overall second']").is_checked()
 
 
-def test_an_annotator_is_refused_the_reviewer_pages(browser_login, live_server, judged):
-    _, split, _ = judged
-    page = browser_login("ann-a")
+def test_an_annotator_is_refused_the_reviewer_pages(browser_login, live_server, pairs):
+    _, split, _, _ = pairs
+    page = browser_login(_annotators(split)[0])
     for path in ("/label/quality/", "/label/disputes/"):
         response = page.goto(f"{live_server.url}{path}")
         assert response.status == 403, path

@@ -2,11 +2,6 @@
 
 import uuid
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
-from django.contrib.contenttypes.models import ContentType
-from django.db import connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -15,54 +10,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.auth_backend import LABEL_PERMISSION
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.selectors_labeling import annotator_counts, lease_payload
 from annotation.selectors_quality import quality_figures
 from annotation.services import queue
 
-_MODEL_BACKEND = ["django.contrib.auth.backends.ModelBackend"]
-
-
-def _has_perm_sql() -> str:
-    user = get_user_model()
-    user_perms = user.user_permissions.through._meta.db_table
-    user_groups = user.groups.through._meta.db_table
-    group_perms = Group.permissions.through._meta.db_table
-    perm, content_type = Permission._meta.db_table, ContentType._meta.db_table
-    granted = f"""
-        JOIN {perm} p ON p.id = x.permission_id
-        JOIN {content_type} ct ON ct.id = p.content_type_id
-        WHERE p.codename = %(codename)s AND ct.app_label = %(app_label)s"""
-    return f"""
-SELECT EXISTS (SELECT 1 FROM {user_perms} x {granted} AND x.user_id = %(user)s)
-    OR EXISTS (SELECT 1 FROM {user_groups} g JOIN {group_perms} x ON x.group_id = g.group_id {granted}
-               AND g.user_id = %(user)s)
-"""
-
-
-def user_has_perm(user: AbstractBaseUser, perm: str) -> bool:
-    """`user.has_perm(perm)` in one query instead of ModelBackend's two (it loads every permission of
-    the user, then of their groups, on each request): same answer with the default backend and user
-    model (active users only, superusers have all); anything else goes through `has_perm` itself."""
-    default_auth = settings.AUTH_USER_MODEL == "auth.User" and settings.AUTHENTICATION_BACKENDS == _MODEL_BACKEND
-    if not default_auth or hasattr(user, "_perm_cache"):
-        return user.has_perm(perm)
-    if not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    app_label, codename = perm.split(".", 1)
-    with connection.cursor() as cursor:
-        cursor.execute(_HAS_PERM_SQL, {"user": user.pk, "app_label": app_label, "codename": codename})
-        return bool(cursor.fetchone()[0])
-
-
-_HAS_PERM_SQL = _has_perm_sql()
-
 
 class CanLabel(BasePermission):
     def has_permission(self, request, view) -> bool:
-        return request.user.is_authenticated and user_has_perm(request.user, "annotation.label_pairs")
+        # One query with the user (annotation.auth_backend): this runs twice per judgement.
+        return request.user.is_authenticated and request.user.has_perm(LABEL_PERMISSION)
 
 
 class ImageOut(serializers.Serializer):

@@ -1,10 +1,11 @@
-"""The labeling queue's fast paths: PostgreSQL statements, one-query permission check, lean input parsing.
+"""The labeling queue's fast paths: PostgreSQL functions, one-query user and permission, lean input parsing.
 
 On PostgreSQL the queue's own tests (test_queue_service, test_queue_concurrency) exercise the SQL path
 (test_queue_fast_orm.py runs them once more on the portable ORM path); here the fast paths are checked
 against the code they stand in for.
 """
 
+import importlib
 import threading
 import time
 import uuid
@@ -14,10 +15,10 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 
 from annotation import roles
-from annotation.api_labeling import NextIn, SubmitIn, _next_in, _submit_in, user_has_perm
+from annotation.api_labeling import NextIn, SubmitIn, _next_in, _submit_in
+from annotation.auth_backend import LabelingModelBackend
 from annotation.models import Judgement, Pair, PairLease
 from annotation.services import queue
-from annotation.services.queue import postgres
 from annotation.tests.factories import make_user
 from annotation.tests.labeling_factories import ANSWERS_LEFT, make_pairs
 
@@ -25,12 +26,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.postgres
-def test_a_pair_found_full_after_its_lock_is_stepped_over(monkeypatch):
+def test_a_pair_found_full_after_its_lock_is_stepped_over():
     # The pick's snapshot can miss a lease committed just before it locked the row; the fresh count
-    # after the lock must catch it. A pick that ignores leases altogether plays that stale snapshot.
-    stale = {gold: sql.replace(postgres._PICK_SLOT_CHECK, "") for gold, sql in postgres._PICK.items()}
-    assert all(stale[gold] != postgres._PICK[gold] for gold in stale)
-    monkeypatch.setattr(postgres, "_PICK", stale)
+    # after the lock must catch it. A claim function whose pick ignores leases plays that stale
+    # snapshot (DDL is transactional: the test's rollback restores the real function).
+    functions = importlib.import_module("annotation.migrations.0004_queue_functions")
+    stale = functions.CLAIM.replace(functions.PICK_SLOT_CHECK, "")
+    assert stale != functions.CLAIM
+    with connection.cursor() as cursor:
+        cursor.execute(stale)
     full, spare = make_pairs(2, required=1)
     holder, late = make_user(roles.ANNOTATOR), make_user(roles.ANNOTATOR)
     assert queue.pair_claim(annotator=holder).pair_id == full.pk
@@ -135,24 +139,37 @@ def test_a_claimed_lease_carries_what_the_form_shows():
     assert lease.pair.image_second.width == stored.pair.image_second.width
 
 
+def _session_user(user):
+    """The user as the labeling API gets it: loaded by the backend from the session's user id."""
+    return LabelingModelBackend().get_user(user.pk)
+
+
 @pytest.mark.parametrize("role", [None, roles.ANNOTATOR, roles.REVIEWER, roles.ADMIN])
 @pytest.mark.parametrize("perm", ["annotation.label_pairs", "annotation.view_quality", "annotation.nothing"])
-def test_the_one_query_permission_check_agrees_with_has_perm(role, perm):
+def test_the_backends_one_query_user_agrees_with_model_backend(role, perm):
     user = make_user(role) if role else make_user()
-    assert user_has_perm(user, perm) == type(user).objects.get(pk=user.pk).has_perm(perm)
+    assert _session_user(user).has_perm(perm) == type(user).objects.get(pk=user.pk).has_perm(perm)
 
 
-def test_the_permission_check_sees_direct_grants_superusers_and_inactive_users():
+def test_the_labeling_permission_comes_with_the_user_in_one_query(django_assert_num_queries):
+    user = make_user(roles.ANNOTATOR)
+    with django_assert_num_queries(1):
+        loaded = _session_user(user)
+        assert loaded.has_perm("annotation.label_pairs") and loaded.username == user.username
+
+
+def test_the_backend_sees_direct_grants_superusers_and_inactive_users():
     user = make_user()
-    assert not user_has_perm(user, "annotation.label_pairs")
+    assert not _session_user(user).has_perm("annotation.label_pairs")
     user.user_permissions.add(Permission.objects.get(codename="label_pairs", content_type__app_label="annotation"))
-    assert user_has_perm(type(user).objects.get(pk=user.pk), "annotation.label_pairs")
+    assert _session_user(user).has_perm("annotation.label_pairs")
     superuser = make_user()
-    superuser.is_superuser = True
-    assert user_has_perm(superuser, "annotation.anything")
+    type(superuser).objects.filter(pk=superuser.pk).update(is_superuser=True)
+    assert LabelingModelBackend().has_perm(_session_user(superuser), "annotation.label_pairs")
     inactive = make_user(roles.ANNOTATOR)
-    inactive.is_active = False
-    assert not user_has_perm(inactive, "annotation.label_pairs")
+    type(inactive).objects.filter(pk=inactive.pk).update(is_active=False)
+    assert _session_user(inactive) is None
+    assert _session_user(type(user)(pk=987654)) is None
 
 
 _TOKEN = "0b5f6a3e-51c2-4e0b-9d39-2b7cf5b1f0a1"

@@ -5,9 +5,10 @@ annotators walk past each other's pairs instead of waiting. Every write that cha
 people may still judge a pair (a new lease, a judgement) happens while holding that row lock,
 so "judgements done + active leases <= judgements required" is decided without races.
 
-Claim and submit run on PostgreSQL as a few plain SQL statements (`postgres.py`: the hot path of
-every annotator, where ORM query building was most of the cost) and elsewhere (SQLite, the
-embedded default) through the ORM below; both follow the same rules and pass the same tests.
+Claim and submit run on PostgreSQL as one database function call each (`postgres.py`: the hot path
+of every annotator, where ORM query building and round trips were most of the cost) and elsewhere
+(SQLite, the embedded default) through the ORM below; both follow the same rules and pass the same
+tests.
 """
 
 import random
@@ -86,8 +87,8 @@ def pair_claim(
             annotator=annotator,
             exclude_pair_ids=exclude_pair_ids,
             now=now,
-            want_gold=lambda: rng.random() < settings.GOLD_PAIR_RATE,
-            pick_side=lambda: rng.choice((Side.FIRST, Side.SECOND)),
+            gold_first=rng.random() < settings.GOLD_PAIR_RATE,
+            side=rng.choice((Side.FIRST, Side.SECOND)),
             lease_seconds=lease_seconds(),
             max_held=MAX_HELD_LEASES,
             max_stale=_MAX_STALE_CANDIDATES,
@@ -197,6 +198,7 @@ def judgement_submit(
             answers=answers,
             client_token=client_token,
             duration_ms=duration_ms,
+            now=timezone.now(),
         )
     existing = _judgement_by_token(annotator, client_token)
     if existing is not None:

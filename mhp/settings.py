@@ -66,6 +66,8 @@ TEMPLATES = [
 DATABASES = {"default": env_database("DATABASE_URL", BASE_DIR / "db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# ModelBackend, plus the labeling permission read in the same query as the user (see the module).
+AUTHENTICATION_BACKENDS = ["annotation.auth_backend.LabelingModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -137,7 +139,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # With Redis, the cache is shared by all web workers, so sessions can be read from it instead of the
 # database on every request (the labeling API's hot path); without Redis each process has its own.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "mhp.cache.SharedClientRedisCache", "LOCATION": REDIS_URL}}
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Labeling and review

@@ -17,6 +17,12 @@ class TrainingRun(Job):
     best_checkpoint = models.CharField(max_length=500, blank=True)
     last_checkpoint = models.CharField(max_length=500, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # The step `last_checkpoint` was written at: where a resumed run continues from.
+    checkpoint_step = models.PositiveIntegerField(default=0)
+    # Who runs it and when it last said so: a run whose worker stopped beating is marked failed (training.liveness).
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(Job.Meta):
         constraints = Job.job_constraints("trainingrun")

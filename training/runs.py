@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from datasets.models import DatasetStatus, DatasetVersion, ExportJob
 from mhp.jobs import JobStatus
+from training.liveness import Heartbeat, this_worker, training_run_mark_dead, worker_death
 from training.models import TrainingRun
 
 TRAINABLE_FORMATS = ("jsonl", "parquet", "webdataset")
@@ -81,27 +82,84 @@ def training_run_cancel(*, run: TrainingRun) -> None:
 
 
 def training_run_execute(*, run_id: int, progress=None) -> TrainingRun:
-    """Train a queued run (or resume one a dead worker left running); finished runs are returned as they are."""
+    """Train a queued run (resuming from its last checkpoint when it has one); anything else is returned as it is.
+
+    A run found "running" means Celery delivered its task again (acks_late): the worker that had it died, or
+    the broker thought so. It is never resumed silently here: `training_run_take_over` marks it failed when
+    its worker is dead, and leaves it alone when that worker may still be training it."""
     from training.trainer.config import TrainConfig
     from training.trainer.loop import train
 
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update(of=("self",)).select_related("dataset_version").get(pk=run_id)
-        if run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        if run.status == JobStatus.RUNNING:
+            return training_run_take_over(run=run)
+        if run.status != JobStatus.QUEUED:
             return run
-        resume = run.status == JobStatus.RUNNING
-        run.status, run.started_at, run.error = JobStatus.RUNNING, run.started_at or timezone.now(), ""
-        run.save(update_fields=["status", "started_at", "error"])
+        _claim(run)
+    resume = bool(run.last_checkpoint)
+    if resume and not Path(run.last_checkpoint).is_file():
+        return _finish(run, JobStatus.FAILED, error=f"cannot resume: the last checkpoint {run.last_checkpoint} is gone")
     try:
         config = TrainConfig.from_dict(_config_values(run))
-        result = train(config, resume=resume, on_progress=_progress_writer(run, progress))
+        with Heartbeat(run.pk):
+            result = train(config, resume=resume, on_progress=_progress_writer(run, progress))
     except (ValueError, OSError, RuntimeError) as error:
-        # The last checkpoint (if any) stays in output_dir: re-queue the run to resume from it.
+        # The last checkpoint (if any) stays in output_dir: Resume continues from it.
         return _finish(run, JobStatus.FAILED, error=str(error))
     run.best_checkpoint = str(result.output_dir / "best_model") if result.best_checkpoint else ""
-    run.last_checkpoint = str(result.last_checkpoint)
+    run.last_checkpoint, run.checkpoint_step = str(result.last_checkpoint), result.step
     run.step, run.progress = result.step, min(1.0, result.step / max(1, run.total_steps))
     return _finish(run, JobStatus.CANCELLED if result.cancelled else JobStatus.SUCCEEDED, metrics=result.metrics)
+
+
+def training_run_take_over(*, run: TrainingRun) -> TrainingRun:
+    """A redelivered task's view of a run that is still "running" (call with the row locked).
+
+    Its worker dead (same host and process gone, or heartbeat stale): marked failed, resumable. Its worker
+    possibly alive (another host, fresh heartbeat; e.g. Redis re-sends an unacknowledged task after its
+    visibility timeout while the first worker still trains): left alone; the reaper decides once the
+    heartbeat stops. Either way this delivery trains nothing."""
+    reason = worker_death(run)
+    return run if reason is None else training_run_mark_dead(run=run, reason=reason)
+
+
+def training_run_resume(*, run: TrainingRun, enqueue: bool = True) -> TrainingRun:
+    """Queue a failed or cancelled run again; it continues exactly from its last checkpoint."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise TrainingError(f"training run {run.name} is {run.status}: only failed or cancelled runs resume")
+        if not run.last_checkpoint:
+            raise TrainingError(f"training run {run.name} has no checkpoint to resume from; start a new run")
+        run.metrics = _history_until(run.metrics, run.checkpoint_step)
+        run.step, run.progress = run.checkpoint_step, min(1.0, run.checkpoint_step / max(1, run.total_steps))
+        run.status, run.error, run.finished_at, run.cancel_requested = JobStatus.QUEUED, "", None, False
+        run.save(update_fields=["status", "error", "finished_at", "cancel_requested", "metrics", "step", "progress"])
+        if enqueue:
+            from training.tasks import train_run
+
+            transaction.on_commit(lambda: train_run.delay(run.pk))
+    return run
+
+
+def _history_until(metrics: dict, step: int) -> dict:
+    """The curves up to the checkpoint (the steps after it are trained again), and the resume noted."""
+    kept = {key: [point for point in metrics.get(key, []) if point["step"] <= step] for key in ("train", "val")}
+    resumes = [*metrics.get("resumes", []), {"step": step, "at": timezone.now().isoformat()}]
+    return {**metrics, **kept, "resumes": resumes}
+
+
+def training_run_can_resume(run: TrainingRun) -> bool:
+    return run.status in (JobStatus.FAILED, JobStatus.CANCELLED) and bool(run.last_checkpoint)
+
+
+def _claim(run: TrainingRun) -> None:
+    """Running under this process, with a first heartbeat (call with the row locked)."""
+    run.worker_host, run.worker_pid = this_worker()
+    run.status, run.started_at, run.error = JobStatus.RUNNING, run.started_at or timezone.now(), ""
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["status", "started_at", "error", "worker_host", "worker_pid", "heartbeat_at"])
 
 
 def _config_values(run: TrainingRun) -> dict:
@@ -114,39 +172,47 @@ def _config_values(run: TrainingRun) -> dict:
 
 def _progress_writer(run: TrainingRun, also):
     last = [0.0]
+    mine = TrainingRun.objects.filter(
+        pk=run.pk, status=JobStatus.RUNNING, worker_host=run.worker_host, worker_pid=run.worker_pid
+    )
 
     def write(step: int, total: int, metrics: dict) -> bool:
         if also is not None:
             also(step, total, metrics)
         share = step / max(1, total)
         fields = {"step": step, "progress": min(1.0, share)}
+        if "val" in metrics:  # the trainer wrote last.pt at this step, before calling back
+            fields |= {"last_checkpoint": str(Path(run.output_dir) / "last.pt"), "checkpoint_step": step}
         if "val" in metrics or share - last[0] >= _PROGRESS_STEP or step == total:
             last[0] = share
             history = {**run.metrics}
             history.setdefault("train", []).append({"step": step, "loss": metrics["loss"], "lr": metrics["lr"]})
             if metrics.get("val"):
                 history.setdefault("val", []).append({"step": step, **metrics["val"]})
-            run.metrics = history
-            TrainingRun.objects.filter(pk=run.pk).update(metrics=history, **fields)
-        return not TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+            fields["metrics"] = history
+            for name, value in fields.items():  # _finish saves from this object: keep it current
+                setattr(run, name, value)
+            mine.update(**fields)
+        # Stop after this step (last.pt is written) when cancelled, or when the run is no longer this
+        # worker's: reaped as dead during a database outage, then resumed elsewhere.
+        return mine.filter(cancel_requested=False).exists()
 
     return write
 
 
 def _finish(run: TrainingRun, status: str, *, error: str = "", metrics: dict | None = None) -> TrainingRun:
-    run.status, run.error, run.finished_at = status, error, timezone.now()
-    if metrics and metrics.get("val"):
-        run.metrics = {**run.metrics, "final_val": metrics["val"]}
-    run.save(
-        update_fields=[
-            "status",
-            "error",
-            "finished_at",
-            "best_checkpoint",
-            "last_checkpoint",
-            "metrics",
-            "step",
-            "progress",
-        ]
-    )
+    """The outcome, unless the row stopped being this worker's run meanwhile (then it is left as it is)."""
+    with transaction.atomic():
+        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if (current.status, current.worker_host, current.worker_pid) != (
+            JobStatus.RUNNING,
+            run.worker_host,
+            run.worker_pid,
+        ):
+            return current
+        run.status, run.error, run.finished_at = status, error, timezone.now()
+        if metrics and metrics.get("val"):
+            run.metrics = {**run.metrics, "final_val": metrics["val"]}
+        fields = ["status", "error", "finished_at", "best_checkpoint", "last_checkpoint", "checkpoint_step"]
+        run.save(update_fields=[*fields, "metrics", "step", "progress"])
     return run

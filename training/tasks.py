@@ -1,8 +1,10 @@
-"""GPU tasks (routed to the `gpu` queue). torch is imported inside them, never at module level."""
+"""GPU tasks (routed to the `gpu` queue by their `training.tasks.*` names). torch is imported inside them,
+never at module level. The reaper needs no GPU: its name keeps it on the default queue."""
 
 from celery import shared_task
 from django.conf import settings
 
+from training.liveness import training_runs_reap
 from training.scoring import stored_images_score
 
 
@@ -18,3 +20,9 @@ def train_run(run_id: int) -> str:
     from training.runs import training_run_execute
 
     return training_run_execute(run_id=run_id).status
+
+
+@shared_task(name="training.reap_dead_runs", acks_late=False)
+def reap_dead_runs() -> list[str]:
+    """Periodic (Celery beat): mark failed the training runs whose worker died; returns their names."""
+    return [run.name for run in training_runs_reap()]

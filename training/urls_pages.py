@@ -10,4 +10,5 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run, name="run"),
     path("runs/<int:run_id>.json", views.run_json, name="run-json"),
     path("runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:run_id>/resume/", views.run_resume, name="run-resume"),
 ]

@@ -14,7 +14,14 @@ from training import selectors
 from training.baselines.tables import GENERATOR_RANKING, latest_results, ranking_chart, results_tables
 from training.charts import loss_chart, validation_chart
 from training.forms import TrainingRunForm
-from training.runs import TrainingError, training_run_cancel, training_run_create
+from training.liveness import training_runs_reap
+from training.runs import (
+    TrainingError,
+    training_run_can_resume,
+    training_run_cancel,
+    training_run_create,
+    training_run_resume,
+)
 
 REFRESH_SECONDS = 5
 
@@ -75,6 +82,7 @@ def runs(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Training run {run.name} queued on the gpu queue.")
                 return redirect("training-pages:run", run_id=run.pk)
+    training_runs_reap()  # a run whose worker died shows as failed even where no beat task runs
     context = {"rows": selectors.training_run_list(), "form": form}
     return render(request, "training/runs.html", context, status=400 if form is not None and form.errors else 200)
 
@@ -91,6 +99,7 @@ def _run_or_404(run_id: int):
 @require_GET
 def run(request: HttpRequest, run_id: int) -> HttpResponse:
     """One run: status, progress, output paths, configuration, loss and validation charts."""
+    training_runs_reap()
     run = _run_or_404(run_id)
     active = selectors.training_run_is_active(run)
     context = {
@@ -98,6 +107,7 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
         "active": active,
         "refresh_seconds": REFRESH_SECONDS if active else None,
         "can_cancel": active and not run.cancel_requested and request.user.has_perm("training.change_trainingrun"),
+        "can_resume": training_run_can_resume(run) and request.user.has_perm("training.change_trainingrun"),
         "best_val_mean": selectors.best_validation_mean(run.metrics),
         "latest_val": selectors.latest_validation(run.metrics),
         "config_rows": sorted(run.config.items()),
@@ -112,6 +122,7 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_GET
 def run_json(request: HttpRequest, run_id: int) -> JsonResponse:
     """The run's progress and metric history, for scripts and pages that poll."""
+    training_runs_reap()
     return JsonResponse(selectors.training_run_status(_run_or_404(run_id)))
 
 
@@ -126,4 +137,19 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.success(request, f"Cancel requested for training run {run.name}.")
     else:
         messages.error(request, f"Training run {run.name} is {run.status}: nothing to cancel.")
+    return redirect("training-pages:run", run_id=run.pk)
+
+
+@login_required
+@permission_required("training.change_trainingrun", raise_exception=True)
+@require_POST
+def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Queue a failed or cancelled run again on the gpu queue, from its last checkpoint."""
+    run = _run_or_404(run_id)
+    try:
+        run = training_run_resume(run=run)
+    except TrainingError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Training run {run.name} queued to resume from step {run.checkpoint_step}.")
     return redirect("training-pages:run", run_id=run.pk)

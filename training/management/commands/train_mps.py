@@ -3,7 +3,8 @@ from django.utils.text import slugify
 from django.utils.timezone import now
 
 from datasets.models import DatasetVersion
-from training.runs import TrainingError, training_run_create, training_run_execute
+from training.models import TrainingRun
+from training.runs import TrainingError, training_run_create, training_run_execute, training_run_resume
 
 
 class Command(BaseCommand):
@@ -20,22 +21,46 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queue", action="store_true", help="queue on the gpu Celery queue instead of training here"
         )
+        parser.add_argument(
+            "--resume",
+            metavar="RUN_NAME",
+            help="continue a failed or cancelled run exactly from its last checkpoint (its own options)",
+        )
         add_config_arguments(parser, skip=("output_dir",))
 
-    def handle(self, *args, dataset, name, queue, **options):
+    def handle(self, *args, dataset, name, queue, resume, **options):
         from training.trainer.main import config_values
 
         options.setdefault("config_json", None)
         values = config_values(_Namespace(options))
-        version = self._version(dataset) if dataset else None
-        run_name = name or slugify(f"{dataset or 'export'}-{values.get('preset', 'vit-h')}-{now():%Y%m%d-%H%M%S}")
         try:
-            run = training_run_create(name=run_name, version=version, options=values, enqueue=queue)
+            if resume:
+                if dataset or name or values:
+                    raise CommandError("--resume takes the run's own options: give no --dataset, --name or options")
+                run = training_run_resume(run=self._run(resume), enqueue=queue)
+            else:
+                run = self._create(dataset, name, values, queue)
         except TrainingError as error:
             raise CommandError(str(error)) from None
         if queue:
             self.stdout.write(f"queued training run {run.name} (id {run.pk}) on the gpu queue")
             return
+        self._train(run)
+
+    def _create(self, dataset, name, values, queue) -> TrainingRun:
+        version = self._version(dataset) if dataset else None
+        run_name = name or slugify(f"{dataset or 'export'}-{values.get('preset', 'vit-h')}-{now():%Y%m%d-%H%M%S}")
+        return training_run_create(name=run_name, version=version, options=values, enqueue=queue)
+
+    def _run(self, name: str) -> TrainingRun:
+        run = TrainingRun.objects.filter(name=name).first()
+        if run is None:
+            raise CommandError(f"no training run named {name!r}")
+        return run
+
+    def _train(self, run: TrainingRun) -> None:
+        if run.checkpoint_step:
+            self.stdout.write(f"resuming training run {run.name} from step {run.checkpoint_step}")
         run = training_run_execute(run_id=run.pk, progress=_ProgressBar())
         if run.status == "failed":
             raise CommandError(f"training run {run.name} failed: {run.error}")

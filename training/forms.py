@@ -3,8 +3,10 @@ TrainConfig fields that `training_run_create` takes. Fields left blank take the 
 
 from django import forms
 
+from datasets.models import EvaluationSet
+from training.baselines.registry import LABELS, METHODS
 from training.models import TrainingRun
-from training.selectors import frozen_dataset_versions
+from training.selectors import finished_training_runs, frozen_dataset_versions
 
 PRESETS = (
     ("tiny", "tiny (64-pixel images, 2-layer towers: CPU demos and tests)"),
@@ -93,3 +95,68 @@ class TrainingRunForm(forms.Form):
         if data["init_checkpoint"].strip():
             options["init_checkpoint"] = data["init_checkpoint"].strip()
         return options
+
+
+BENCHMARK_SET, BENCHMARK_VERSION = "set", "version"
+
+
+def benchmark_choices() -> list:
+    """Grouped choices: each frozen dataset version's MHP test split, then each imported benchmark."""
+    versions = [(f"{BENCHMARK_VERSION}:{v.pk}", f"{v.name} (MHP test split)") for v in frozen_dataset_versions()]
+    sets = [(f"{BENCHMARK_SET}:{s.pk}", f"{s.name} ({s.kind})") for s in EvaluationSet.objects.order_by("name")]
+    return [("", "choose a benchmark"), ("MHP test splits", versions), ("Imported benchmarks", sets)]
+
+
+class EvaluationRunForm(forms.Form):
+    """Start an evaluation on the gpu queue: MPS (a finished run's best model, or any checkpoint path) or a
+    baseline with its local weights, on the MHP test split of a frozen version or an imported benchmark."""
+
+    method = forms.ChoiceField(choices=[(method, LABELS[method]) for method in METHODS], initial="mps")
+    training_run = forms.ModelChoiceField(
+        queryset=TrainingRun.objects.none(),
+        required=False,
+        label="MPS from training run",
+        help_text="MPS: the best model of a succeeded run (or give a checkpoint path below).",
+    )
+    weights = forms.CharField(
+        label="Weights path",
+        required=False,
+        max_length=500,
+        help_text="On the GPU workers' shared storage: a baseline's weights, or an MPS checkpoint.",
+    )
+    aesthetic_clip = forms.CharField(
+        label="Aesthetic: CLIP ViT-L/14 path", required=False, max_length=500, help_text="Only for aesthetic."
+    )
+    arch = forms.CharField(
+        label="Architecture",
+        required=False,
+        max_length=500,
+        help_text="open_clip name or JSON for clip, hpsv2, pickscore (blank: ViT-H-14).",
+    )
+    benchmark = forms.ChoiceField(
+        error_messages={"invalid_choice": "Unknown benchmark: choose an MHP test split or an imported benchmark."}
+    )
+    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=16, widget=forms.NumberInput(_NUMBER))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["benchmark"].choices = benchmark_choices()
+        self.fields["training_run"].queryset = finished_training_runs()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        run = data.get("training_run")
+        if data.get("method") == "mps" and run is not None:
+            data["weights"] = run.best_checkpoint
+        elif run is not None:
+            self.add_error("training_run", "A training run gives MPS weights: choose the method MPS, or no run.")
+        if data.get("method") and not data.get("weights", "").strip():
+            self.add_error("weights", "Give the path of the weights (or, for MPS, a finished training run).")
+        return data
+
+    def benchmark_target(self) -> dict:
+        """`evaluation_set` or `dataset_version` for `evaluation_run_create` (call after `is_valid()`)."""
+        kind, _, pk = self.cleaned_data["benchmark"].partition(":")
+        if kind == BENCHMARK_VERSION:
+            return {"dataset_version": frozen_dataset_versions().get(pk=pk)}
+        return {"evaluation_set": EvaluationSet.objects.get(pk=pk)}

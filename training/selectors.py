@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from annotation.dimensions import DIMENSIONS
 from datasets.models import DatasetStatus, DatasetVersion
 from mhp.jobs import JobStatus
+from training.baselines.tables import GENERATOR_RANKING
 from training.models import EvaluationRun, TrainingRun
 
 RUNS_LISTED = 200
@@ -23,6 +24,17 @@ def frozen_dataset_versions() -> QuerySet[DatasetVersion]:
     return DatasetVersion.objects.filter(status=DatasetStatus.FROZEN).order_by("-frozen_at", "-id")
 
 
+def finished_training_runs() -> QuerySet[TrainingRun]:
+    """Succeeded runs with a best model: what an MPS evaluation can start from."""
+    return TrainingRun.objects.filter(status=JobStatus.SUCCEEDED).exclude(best_checkpoint="").order_by("-id")
+
+
+def evaluation_run_list(*, limit: int = RUNS_LISTED) -> list[EvaluationRun]:
+    """The newest accuracy evaluations, any status, for the results page (rankings have their own page)."""
+    runs = EvaluationRun.objects.exclude(benchmark=GENERATOR_RANKING).select_related("training_run")
+    return list(runs.order_by("-created_at", "-id")[:limit])
+
+
 def training_run_list(*, limit: int = RUNS_LISTED) -> list[dict]:
     """The newest runs with what the list page shows: the row and its best validation mean so far."""
     runs = TrainingRun.objects.select_related("dataset_version").order_by("-created_at", "-id")[:limit]
@@ -36,6 +48,10 @@ def training_run_get(*, run_id: int) -> TrainingRun | None:
 def training_run_is_active(run: TrainingRun) -> bool:
     """Queued or running: the page refreshes itself and offers Cancel."""
     return run.status in ACTIVE_STATUSES
+
+
+def job_is_active(job) -> bool:
+    return job.status in ACTIVE_STATUSES
 
 
 def best_validation_mean(metrics: dict) -> float | None:

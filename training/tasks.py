@@ -26,3 +26,10 @@ def train_run(run_id: int) -> str:
 def reap_dead_runs() -> list[str]:
     """Periodic (Celery beat): mark failed the training runs whose worker died; returns their names."""
     return [run.name for run in training_runs_reap()]
+
+
+@shared_task(name="training.tasks.evaluate_run")
+def evaluate_run(run_id: int) -> str:
+    from training.evaluation.jobs import evaluation_run_execute
+
+    return evaluation_run_execute(run_id=run_id).status

@@ -13,7 +13,8 @@ from annotation.dimensions import DIMENSIONS
 from training import selectors
 from training.baselines.tables import GENERATOR_RANKING, latest_results, ranking_chart, results_tables
 from training.charts import loss_chart, validation_chart
-from training.forms import TrainingRunForm
+from training.evaluation.jobs import EvaluationError, EvaluationOptions, evaluation_run_create
+from training.forms import EvaluationRunForm, TrainingRunForm
 from training.liveness import training_runs_reap
 from training.runs import (
     TrainingError,
@@ -24,6 +25,7 @@ from training.runs import (
 )
 
 REFRESH_SECONDS = 5
+EVALUATIONS_LISTED = 50
 
 
 def _percent_rows(table) -> list[tuple[str, list[float | None]]]:
@@ -31,8 +33,17 @@ def _percent_rows(table) -> list[tuple[str, list[float | None]]]:
 
 
 @staff_member_required
+@require_http_methods(["GET", "POST"])
 def results(request: HttpRequest) -> HttpResponse:
-    """The latest succeeded evaluation per (method, benchmark), as the paper's two tables."""
+    """The latest succeeded evaluation per (method, benchmark), as the paper's two tables; the evaluation
+    runs with their status; and the form that queues one on the gpu queue."""
+    can_start = request.user.has_perm("training.add_evaluationrun")
+    form = EvaluationRunForm(request.POST or None) if can_start else None
+    if request.method == "POST":
+        if not can_start:
+            raise PermissionDenied
+        if form.is_valid() and _start_evaluation(request, form):
+            return redirect("training-pages:results")
     runs = (
         selectors.succeeded_evaluations()
         .exclude(benchmark=GENERATOR_RANKING)
@@ -40,14 +51,39 @@ def results(request: HttpRequest) -> HttpResponse:
     )
     overview, mhp = results_tables(latest_results(runs.iterator()))
     labels = {dimension.key: dimension.label for dimension in DIMENSIONS}
+    evaluations = selectors.evaluation_run_list(limit=EVALUATIONS_LISTED)
     context = {
         "overview": {"columns": overview.columns, "rows": _percent_rows(overview)},
         "mhp": [
             {"title": table.title, "columns": [labels.get(c, c) for c in table.columns], "rows": _percent_rows(table)}
             for table in mhp
         ],
+        "form": form,
+        "evaluations": evaluations,
+        "refresh_seconds": REFRESH_SECONDS if any(selectors.job_is_active(run) for run in evaluations) else None,
     }
-    return render(request, "training/results.html", context)
+    return render(request, "training/results.html", context, status=400 if form is not None and form.errors else 200)
+
+
+def _start_evaluation(request: HttpRequest, form: EvaluationRunForm) -> bool:
+    data = form.cleaned_data
+    options = EvaluationOptions(
+        arch=data["arch"].strip(), aesthetic_clip=data["aesthetic_clip"].strip(), batch_size=data["batch_size"]
+    )
+    try:
+        run = evaluation_run_create(
+            method=data["method"],
+            weights=data["weights"].strip(),
+            training_run=data["training_run"],
+            options=options,
+            created_by=request.user,
+            **form.benchmark_target(),
+        )
+    except EvaluationError as error:
+        form.add_error(None, str(error))
+        return False
+    messages.success(request, f"Evaluation {run.pk} ({run.method} on {run.benchmark}) queued on the gpu queue.")
+    return True
 
 
 @staff_member_required

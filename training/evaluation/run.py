@@ -129,27 +129,3 @@ def evaluate_scorer(
         "prompts": len(groups),
         "dimensions": benchmark_metrics(benchmark, scores, tie_threshold),
     }
-
-
-def evaluate_checkpoint(
-    benchmark: Benchmark,
-    checkpoint: str | Path,
-    dimensions: Sequence[str],
-    *,
-    tie_threshold: float | None = None,
-    device: str | None = None,
-    batch_size: int = 16,
-    progress: Progress | None = None,
-) -> dict:
-    """Score the benchmark with an MPS checkpoint and apply its protocol per dimension (plain data)."""
-    from training.baselines.mps import MPSBaseline  # torch: only where an evaluation actually runs
-    from training.mps import MPSScorer
-
-    # Checked before the model loads: a missing image fails in a second, not after loading ViT-H.
-    groups = prompt_groups(benchmark)
-    if not groups:
-        raise ValueError(f"benchmark {benchmark.name} has nothing to evaluate")
-    check_images(benchmark.image_root, groups)
-    scorer = MPSBaseline(MPSScorer.from_checkpoint(checkpoint, device=device, batch_size=batch_size))
-    result = evaluate_scorer(benchmark, scorer, dimensions, tie_threshold=tie_threshold, progress=progress)
-    return {**result, "checkpoint": str(checkpoint)}

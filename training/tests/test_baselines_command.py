@@ -37,8 +37,11 @@ def _placeholders(root: Path, paths: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, mps_official_path) -> dict[str, Path]:
+    return tiny_weights(tmp_path_factory.mktemp("weights"), mps_official_path)
+
+
+def tiny_weights(root: Path, mps_official_path: Path) -> dict[str, Path]:
     """Every method's tiny weights in its published layout, plus the tiny open_clip model JSON."""
-    root = tmp_path_factory.mktemp("weights")
     clip_config = copy.deepcopy(tiny_config().clip)
     (root / "tiny.json").write_text(json.dumps(clip_config))
     paths = {"arch": root / "tiny.json"}
@@ -81,7 +84,11 @@ def _arguments(weights: dict[str, Path], methods=("clip", "aesthetic", "hpsv2", 
 
 @pytest.fixture
 def imagereward_set(tmp_path):
-    root = tmp_path / "images"
+    return tiny_imagereward_set(tmp_path / "images")
+
+
+def tiny_imagereward_set(root: Path) -> EvaluationSet:
+    """IMAGEREWARD_ITEMS as an imported set, with placeholder images under ``root``."""
     _placeholders(root, [path for item in IMAGEREWARD_ITEMS for path in item["generations"]])
     evaluation_set = EvaluationSet.objects.create(
         name="ir-tiny", kind=BenchmarkKind.IMAGEREWARD, image_root=str(root), item_count=2

@@ -10,11 +10,13 @@ from datasets.models import EvaluationSet
 from training.baselines.base import BaselineError
 from training.baselines.registry import METHODS
 from training.baselines.tables import BENCHMARK_DIMENSION, format_results
+from training.evaluation.jobs import evaluation_run_score
 from training.evaluation.metrics import ALL_SPLITS
 from training.evaluation.readers import AnnotationFileError
 from training.evaluation.run import check_images, prompt_groups
-from training.evaluation.runs import evaluation_run_finish, evaluation_run_progress, evaluation_run_recorded
+from training.evaluation.runs import evaluation_run_recorded
 from training.evaluation.sources import EXPORT_PREFIX, evaluation_set_benchmark, export_benchmark
+from training.management.progress import bar_progress
 
 
 def parse_methods(values: list[str]) -> list[tuple[str, str]]:
@@ -113,8 +115,6 @@ class Command(BaseCommand):
         )
 
     def _evaluate(self, name, path, scorer, source, dimensions, links, split, tie_threshold, options):
-        from training.evaluation.run import evaluate_scorer
-
         config = {"dimensions": dimensions, "split": split, "images": str(source.image_root),
                   "arch": options["arch"], "aesthetic_clip": options["aesthetic_clip"]}  # fmt: skip
         with (
@@ -125,13 +125,5 @@ class Command(BaseCommand):
                 desc=f"{name} on {source.name}", unit="prompts", disable=options["verbosity"] < 1, file=self.stderr
             ) as bar,  # fmt: skip
         ):
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-                evaluation_run_progress(run=run, progress=done / total)
-
-            result = evaluate_scorer(source, scorer, dimensions, tie_threshold=tie_threshold, progress=progress)
-            result.update(method=name, checkpoint=str(path), evaluation_run=run.pk)
-            evaluation_run_finish(run=run, metrics=result)
-        return result
+            return evaluation_run_score(run=run, source=source, scorer=scorer, dimensions=dimensions,
+                                        tie_threshold=tie_threshold, progress=bar_progress(bar))  # fmt: skip

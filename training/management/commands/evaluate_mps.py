@@ -6,10 +6,13 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.dimensions import DIMENSION_KEYS
+from training.evaluation.jobs import evaluation_run_score
 from training.evaluation.metrics import ALL_SPLITS, format_metrics_table
 from training.evaluation.readers import AnnotationFileError
-from training.evaluation.runs import evaluation_run_finish, evaluation_run_progress, evaluation_run_recorded
+from training.evaluation.run import check_images, prompt_groups
+from training.evaluation.runs import evaluation_run_recorded
 from training.evaluation.sources import EXPORT_PREFIX, evaluation_set_benchmark, export_benchmark
+from training.management.progress import bar_progress
 
 
 class Command(BaseCommand):
@@ -44,7 +47,6 @@ class Command(BaseCommand):
                 method="mps", benchmark=benchmark, checkpoint_path=str(checkpoint), config=config, **links
             ) as run:
                 result = self._evaluate(run, source, checkpoint, dimensions, tie_threshold, options)
-                evaluation_run_finish(run=run, metrics=result)
         except (AnnotationFileError, CheckpointError, ValueError, OSError) as error:
             raise CommandError(str(error)) from None
         self._print(result, options["json"])
@@ -57,26 +59,13 @@ class Command(BaseCommand):
         return source, {"evaluation_set": evaluation_set}
 
     def _evaluate(self, run, source, checkpoint, dimensions, tie_threshold, options):
-        from training.evaluation.run import evaluate_checkpoint
+        from training.baselines.registry import load_method
 
+        check_images(source.image_root, prompt_groups(source))  # a missing image fails before the model loads
+        scorer = load_method("mps", checkpoint, device=options["device"], batch_size=options["batch_size"])
         with tqdm(unit="prompts", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-                evaluation_run_progress(run=run, progress=done / total)
-
-            result = evaluate_checkpoint(
-                source,
-                checkpoint,
-                dimensions,
-                tie_threshold=tie_threshold,
-                device=options["device"],
-                batch_size=options["batch_size"],
-                progress=progress,
-            )
-        result["evaluation_run"] = run.pk
-        return result
+            return evaluation_run_score(run=run, source=source, scorer=scorer, dimensions=dimensions,
+                                        tie_threshold=tie_threshold, progress=bar_progress(bar))  # fmt: skip
 
     def _print(self, result, as_json):
         if as_json:

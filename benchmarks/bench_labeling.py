@@ -263,16 +263,25 @@ def _pids(parent: int | None = None, comm: str | None = None) -> list[int]:
     return found
 
 
+def _machine_busy_seconds() -> float:
+    """CPU time every core spent outside idle and iowait since boot (the `cpu` line of /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class CpuSample:
     web: float
     database: float
     client: float
+    machine: float
 
     @classmethod
     def take(cls, server_pid: int) -> CpuSample:
         web = _cpu_seconds([server_pid, *_pids(parent=server_pid)])
-        return cls(web=web, database=_cpu_seconds(_pids(comm="postgres")), client=time.process_time())
+        database = _cpu_seconds(_pids(comm="postgres"))
+        return cls(web=web, database=database, client=time.process_time(), machine=_machine_busy_seconds())
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -301,7 +310,7 @@ def run_load(args: argparse.Namespace, names: list[str], server_pid: int) -> tup
     for thread in threads:
         thread.join()
     results.reconnects = sum(client.reconnects for client in clients)
-    cpu = {name: getattr(after, name) - getattr(before, name) for name in ("web", "database", "client")}
+    cpu = {name: getattr(after, name) - getattr(before, name) for name in ("web", "database", "client", "machine")}
     return results, args.duration, cpu
 
 
@@ -328,7 +337,8 @@ def report(args: argparse.Namespace, results: Results, elapsed: float, cpu: dict
         per = {name: seconds * 1000 / results.stored for name, seconds in cpu.items()}
         print(
             f"CPU per judgement: web {per['web']:.2f} ms, PostgreSQL {per['database']:.2f} ms, "
-            f"client {per['client']:.2f} ms ({os.cpu_count()} cores)"
+            f"client {per['client']:.2f} ms; the whole machine {per['machine']:.2f} ms "
+            f"({cpu['machine'] / elapsed:.2f} of {os.cpu_count()} cores busy)"
         )
     for error in results.errors[:5]:
         print(f"error: {error}")

@@ -84,7 +84,9 @@ class Pair(models.Model):
 class PairLease(models.Model):
     """A pair handed to one annotator until `expires_at`; an expired lease frees the slot."""
 
-    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="leases")
+    # Every judgement inserts and deletes a lease: no index of its own where the unique (pair,
+    # annotator) index already serves lookups by pair.
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="leases", db_index=False)
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pair_leases")
     left_side = models.CharField(max_length=8, choices=Side.choices, default=Side.FIRST)
     expires_at = models.DateTimeField(db_index=True)
@@ -98,8 +100,12 @@ class PairLease(models.Model):
 
 
 class Judgement(models.Model):
-    pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="judgements")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgements")
+    # Lookups by pair use the unique (pair, annotator) index and by annotator the (annotator,
+    # created_at) one: separate indexes would only cost every insert.
+    pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="judgements", db_index=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgements", db_index=False
+    )
     aesthetics = _choice_field()
     detail = _choice_field()
     alignment = _choice_field()

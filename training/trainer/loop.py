@@ -52,9 +52,12 @@ class Distributed:
         return self.rank == 0
 
 
-def setup_distributed() -> Distributed:
+def setup_distributed(device: str | None = None) -> Distributed:
+    """From torchrun's environment; `device` (single process only) overrides the cuda-when-available pick."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is not None and world_size == 1:
+        return Distributed(device=torch.device(device))
     device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -183,9 +186,16 @@ def _flatten(values: dict, prefix: str = "") -> dict[str, float]:
 class Trainer:
     """One run: builds model, optimizer and data from a TrainConfig, trains, validates, checkpoints."""
 
-    def __init__(self, config: TrainConfig, *, resume: bool = False, on_progress: ProgressCallback | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        resume: bool = False,
+        on_progress: ProgressCallback | None = None,
+        device: str | None = None,
+    ):
         self.config, self.on_progress = config, on_progress
-        self.env = setup_distributed()
+        self.env = setup_distributed(device)
         self.output = Path(config.output_dir)
         self.output.mkdir(parents=True, exist_ok=True)
         model = initial_model(config)
@@ -245,7 +255,7 @@ class Trainer:
         metrics, cancelled = {}, False
         while self.step < self.config.steps and not cancelled:
             started = time.perf_counter()
-            loss = self._optimizer_step(batches)
+            loss = self.optimizer_step(batches)
             self.step += 1
             metrics = {"loss": loss, "lr": self.scheduler.get_last_lr()[0]}
             metrics["pairs_per_s"] = self.config.batch_size / (time.perf_counter() - started)
@@ -269,7 +279,9 @@ class Trainer:
             fingerprint=weights_fingerprint(self.scorer.model),
         )
 
-    def _optimizer_step(self, batches) -> float:
+    def optimizer_step(self, batches) -> float:
+        """One optimizer step over `grad_accumulation` micro-batches drawn from `batches` (also what
+        benchmarks/bench_training.py times on synthetic pairs); returns the summed loss."""
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(self.config.grad_accumulation):

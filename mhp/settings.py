@@ -135,6 +135,10 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# A training run outlasts Redis's default one-hour redelivery of unacknowledged tasks; a week keeps a
+# live run from being handed out twice (a dead worker's run is caught by its heartbeat, not by this).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 24 * 3600}
+CELERY_BEAT_SCHEDULE = {"reap-dead-training-runs": {"task": "training.reap_dead_runs", "schedule": 60.0}}
 
 # With Redis, the cache is shared by all web workers, so sessions can be read from it instead of the
 # database on every request (the labeling API's hot path); without Redis each process has its own.

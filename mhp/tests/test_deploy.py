@@ -26,7 +26,7 @@ def test_docker_compose_config_accepts_the_file():
     result = subprocess.run([*command, "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
-    assert set(resolved["services"]) == {"db", "redis", "web", "worker", "gpu-worker"}
+    assert set(resolved["services"]) == {"db", "redis", "web", "worker", "beat", "gpu-worker"}
 
 
 def _queue_of(command: list[str]) -> str:
@@ -41,4 +41,15 @@ def test_compose_services_are_wired_as_documented():
     devices = services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
     assert "gunicorn" in json.dumps(services["web"]["command"])
+    assert services["beat"]["command"][:4] == ["celery", "-A", "mhp", "beat"]
     assert {"db-data", "media"} <= set(compose["volumes"])
+
+
+def test_every_periodic_task_is_a_registered_task():
+    from django.conf import settings
+
+    from mhp.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled and scheduled <= set(app.tasks)

@@ -4,6 +4,7 @@ import uuid
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -139,6 +140,7 @@ class NextPairView(APIView):
     permission_classes = [CanLabel]
     # Every annotator calls next and submit once per judgement: JSON only, no content negotiation.
     renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=NextIn,
@@ -159,6 +161,7 @@ class NextPairView(APIView):
 class SubmitView(APIView):
     permission_classes = [CanLabel]
     renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
 
     @extend_schema(request=SubmitIn, responses={201: JudgementOut, 200: JudgementOut}, summary="Submit a judgement")
     def post(self, request: Request) -> Response:

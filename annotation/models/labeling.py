@@ -39,13 +39,17 @@ def _dimension_constraints(prefix: str) -> list[models.CheckConstraint]:
 class Pair(models.Model):
     """Two images of the same prompt, stored in canonical order (smaller image id first)."""
 
+    # Each judgement updates its pair's row (judgements_done, which the queue index holds): every
+    # index on the table is written again, so none is kept that another one already serves.
     prompt = models.ForeignKey("annotation.Prompt", on_delete=models.PROTECT, related_name="pairs")
-    image_first = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="pairs_as_first")
+    image_first = models.ForeignKey(
+        "annotation.Image", on_delete=models.PROTECT, related_name="pairs_as_first", db_index=False
+    )
     image_second = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="pairs_as_second")
     kind = models.CharField(max_length=8, choices=PairKind.choices)
     judgements_required = models.PositiveSmallIntegerField(default=3)
     judgements_done = models.PositiveSmallIntegerField(default=0)
-    is_gold = models.BooleanField(default=False, db_index=True)
+    is_gold = models.BooleanField(default=False)
     gold_answers = models.JSONField(
         default=dict, blank=True, help_text="For gold pairs: dimension -> first/second/tie, set by a reviewer."
     )
@@ -75,6 +79,8 @@ class Pair(models.Model):
                 condition=Q(judgements_done__lt=F("judgements_required")),
                 name="pair_open_queue",
             ),
+            # Gold pairs are few: a partial index finds them and costs nothing on the other rows.
+            models.Index(F("judgements_done").desc(), "id", condition=Q(is_gold=True), name="pair_gold"),
         ]
 
     def __str__(self) -> str:

@@ -63,6 +63,10 @@ class SubmitIn(serializers.Serializer):
     answers = AnswersIn()
     client_token = serializers.UUIDField(help_text="Made by the client once per submission; a retry reuses it.")
     duration_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False)
+    next = NextIn(
+        required=False,
+        help_text="Also claim the next pair, as `next/` would, and return it: one round trip per judgement.",
+    )
 
 
 class JudgementOut(serializers.Serializer):
@@ -71,6 +75,9 @@ class JudgementOut(serializers.Serializer):
     client_token = serializers.UUIDField()
     left_side = serializers.CharField()
     created = serializers.BooleanField()
+    next = LeasedPairOut(
+        required=False, allow_null=True, help_text="When `next` was asked: the pair claimed, or null if none."
+    )
 
 
 class PairIn(serializers.Serializer):
@@ -166,6 +173,7 @@ class SubmitView(APIView):
     @extend_schema(request=SubmitIn, responses={201: JudgementOut, 200: JudgementOut}, summary="Submit a judgement")
     def post(self, request: Request) -> Response:
         data = _submit_in(request.data) or _valid(SubmitIn, request)
+        claim_next = data.pop("next", None)
         try:
             judgement, created = queue.judgement_submit(annotator=request.user, **data)
         except queue.QueueError as error:
@@ -177,7 +185,19 @@ class SubmitView(APIView):
             "left_side": judgement.left_side,
             "created": created,
         }
+        if claim_next is not None:
+            body["next"] = _next_payload(request.user, claim_next["exclude"])
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _next_payload(annotator, exclude: list[int]) -> dict | None:
+    """The pair claimed after a submission, or None; a refusal here (say labeling was just disabled)
+    leaves the stored judgement as it is, and the client's own `next/` call then gets the reason."""
+    try:
+        lease = queue.pair_claim(annotator=annotator, exclude_pair_ids=tuple(exclude))
+    except queue.QueueError:
+        return None
+    return lease_payload(lease) if lease is not None else None
 
 
 class ReleaseView(APIView):
@@ -252,6 +272,9 @@ def _submit_in(data) -> dict | None:
         return None
     if "duration_ms" in data and not _is_int(data["duration_ms"], 0, _DURATION_MAX):
         return None
+    claim_next = _next_in(data["next"]) if "next" in data else {}
+    if claim_next is None:
+        return None
     if type(token) is not str or len(token) != 36:
         return None
     try:
@@ -261,6 +284,8 @@ def _submit_in(data) -> dict | None:
     validated = {"pair_id": data["pair_id"], "answers": dict(answers), "client_token": client_token}
     if "duration_ms" in data:
         validated["duration_ms"] = data["duration_ms"]
+    if "next" in data:
+        validated["next"] = claim_next
     return validated
 
 

@@ -6,12 +6,16 @@
     .venv/bin/python benchmarks/bench_labeling.py --database-url postgres://postgres@127.0.0.1:5432/mhp_bench
 
 Starts gunicorn (`--workers` processes, `--threads` threads each) on 127.0.0.1, makes `--annotators` annotator
-accounts, and runs one thread per annotator for `--duration` seconds (after `--warmup` seconds not counted),
-each with its own keep-alive connection. Prints the claim (`POST /api/label/next/`) and submit latencies
+accounts, and runs one asyncio task per annotator for `--duration` seconds (after `--warmup` seconds not
+counted), each with its own keep-alive connection (a small HTTP/1.1 client: the load generator shares the
+2 cores with the server, so it is kept cheap). Prints the claim (`POST /api/label/next/`) and submit latencies
 (p50/p99), judgements stored per second, and the CPU time the web workers, PostgreSQL (every `postgres`
 process on the machine) and this client spent per judgement.
 
-Without `--rate` every annotator loops next -> submit with no pause (a saturation test: with N closed-loop
+`--flow api` (default) makes each judgement two calls, next then submit; `--flow page` one call, a submit
+that also claims the next pair, as the labeling page does (its latency is then the claim latency).
+
+Without `--rate` every annotator loops with no pause (a saturation test: with N closed-loop
 clients the mean loop time is N / throughput, so latency there measures queueing). With `--rate R` the
 annotators are paced to R judgements per second in all (each starts a loop every annotators / R seconds),
 which measures latency at a given load.
@@ -25,6 +29,7 @@ so that mode measures the hasher, not the queue.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import http.client
 import json
@@ -33,9 +38,9 @@ import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -56,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     parser.add_argument("--rate", type=float, default=None, help="pace the annotators to this many judgements/s")
     parser.add_argument("--auth", choices=["session", "basic"], default="session")
+    parser.add_argument(
+        "--flow",
+        choices=["api", "page"],
+        default="api",
+        help="api: next then submit per judgement; page: one submit that also claims the next pair",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,8 +91,10 @@ def make_annotators(args: argparse.Namespace) -> list[str]:
         "from annotation.roles import role_assign\n"
         "User = get_user_model()\n"
         "for name in sys.argv[1:]:\n"
-        "    user, _ = User.objects.get_or_create(username=name)\n"
-        f"    user.set_password({PASSWORD!r}); user.is_active = True; user.save()\n"
+        "    user, created = User.objects.get_or_create(username=name)\n"
+        # Hashing a password takes a few hundred ms: only for accounts this script has not made before.
+        f"    if created or not user.has_usable_password(): user.set_password({PASSWORD!r})\n"
+        "    user.is_active = True; user.save()\n"
         "    role_assign(user=user, role='annotator')\n"
         "    AnnotatorProfile.objects.update_or_create(user=user, defaults={'labeling_enabled': True})\n"
     )
@@ -119,121 +132,145 @@ class Results:
     empty: int = 0
     errors: list[str] = field(default_factory=list)
     reconnects: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class Client:
-    """One annotator: a keep-alive connection and the headers its authentication needs."""
+def login(port: int, username: str, auth: str) -> dict[str, str]:
+    """The headers one annotator sends: a session cookie + CSRF token from the login form, or basic auth."""
+    headers = {"Content-Type": "application/json", "Host": "127.0.0.1"}
+    if auth == "basic":
+        token = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+        return {**headers, "Authorization": f"Basic {token}"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/accounts/login/", headers={"Host": "127.0.0.1"})
+    response = connection.getresponse()
+    response.read()
+    csrf = SimpleCookie(response.getheader("Set-Cookie"))["csrftoken"].value
+    form = f"username={username}&password={PASSWORD}&csrfmiddlewaretoken={csrf}"
+    form_headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"csrftoken={csrf}",
+        "Referer": "http://127.0.0.1/accounts/login/",
+        "Host": "127.0.0.1",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/accounts/login/", body=form, headers=form_headers)
+    response = connection.getresponse()
+    response.read()
+    session = re.search(r"sessionid=([^;]+)", response.getheader("Set-Cookie") or "")
+    if response.status != 302 or session is None:
+        raise RuntimeError(f"login of {username} failed: HTTP {response.status}")
+    new_csrf = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie") or "")
+    csrf = new_csrf.group(1) if new_csrf else csrf
+    cookie = f"csrftoken={csrf}; sessionid={session.group(1)}"
+    return {**headers, "Cookie": cookie, "X-CSRFToken": csrf, "Referer": "http://127.0.0.1/label/"}
 
-    def __init__(self, port: int, username: str, auth: str) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+class Annotator:
+    """One simulated annotator: a keep-alive HTTP/1.1 connection driven by the event loop.
+
+    A small hand-written client, so that the load generator (which shares the 2 cores with the server)
+    spends little CPU per request: one write, one read of the head, one read of the body.
+    """
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.port = port
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
         self.reconnects = 0
-        self.headers = {"Content-Type": "application/json", "Host": "127.0.0.1"}
-        if auth == "basic":
-            token = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
-            self.headers["Authorization"] = f"Basic {token}"
-        else:
-            self._login(username)
 
-    def _login(self, username: str) -> None:
-        status, _, response = self.call("GET", "/accounts/login/")
-        cookies = SimpleCookie(response.getheader("Set-Cookie"))
-        csrf = cookies["csrftoken"].value
-        form = f"username={username}&password={PASSWORD}&csrfmiddlewaretoken={csrf}"
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"csrftoken={csrf}",
-            "Referer": "http://127.0.0.1/accounts/login/",
-            "Host": "127.0.0.1",
-        }
-        self.connection.request("POST", "/accounts/login/", body=form, headers=headers)
-        response = self.connection.getresponse()
-        response.read()
-        session = re.search(r"sessionid=([^;]+)", response.getheader("Set-Cookie") or "")
-        if response.status != 302 or session is None:
-            raise RuntimeError(f"login of {username} failed: HTTP {response.status}")
-        new_csrf = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie") or "")
-        csrf = new_csrf.group(1) if new_csrf else csrf
-        self.headers.update({"Cookie": f"csrftoken={csrf}; sessionid={session.group(1)}", "X-CSRFToken": csrf})
-        self.headers["Referer"] = "http://127.0.0.1/label/"
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        payload = json.dumps(body) if body is not None else None
+    async def call(self, path: str, body: dict) -> tuple[int, float, bytes]:
+        payload = json.dumps(body).encode()
+        request = f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload
         started = time.perf_counter()
         try:
-            self.connection.request(method, path, body=payload, headers=self.headers)
-            response = self.connection.getresponse()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            status, data = await self._exchange(request)
+        except (ConnectionError, asyncio.IncompleteReadError):
             # The server closed an idle keep-alive connection (gthread workers do after --keep-alive
             # seconds): reconnect and send again, as a browser does. Both calls are safe to repeat:
             # next returns the lease already held, submit is idempotent by its client token.
             self.reconnects += 1
-            self.connection.close()
-            self.connection.request(method, path, body=payload, headers=self.headers)
-            response = self.connection.getresponse()
-        data = response.read()
-        return response.status, (time.perf_counter() - started) * 1000, _Response(response, data)
+            await self.close()
+            status, data = await self._exchange(request)
+        return status, (time.perf_counter() - started) * 1000, data
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:] if line)}
+        data = await self.reader.readexactly(int(fields.get("content-length", "0")))
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return status, data
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
 
 
-class _Response:
-    def __init__(self, response: http.client.HTTPResponse, data: bytes) -> None:
-        self.response, self.data = response, data
-
-    def getheader(self, name: str) -> str | None:
-        return self.response.getheader(name)
-
-    def json(self) -> dict:
-        return json.loads(self.data)
-
-
-def annotate(
-    client: Client, window: tuple[float, float], interval: float | None, phase: float, results: Results
+async def annotate(
+    annotator: Annotator,
+    window: tuple[float, float],
+    interval: float | None,
+    phase: float,
+    results: Results,
+    flow: str,
 ) -> None:
-    """next -> submit until the window ends; only loops that start inside the window are counted.
+    """One judgement per loop until the window ends; only loops that start inside the window are counted.
 
+    `flow` "api": next, then submit (two calls a judgement). "page": what the labeling page does, a
+    submit that also claims the next pair (one call a judgement; its latency is the claim's too).
     Paced annotators start `phase` (a share of the interval) apart, so that they do not all arrive at once.
     """
     measure_from, stop_at = window
-    claims, submits, stored, empty = [], [], 0, 0
     next_start = time.monotonic() + (interval or 0.0) * phase
+    pair = None
     try:
         while (now := time.monotonic()) < stop_at:
             if interval is not None:
                 if next_start > now:
-                    time.sleep(next_start - now)
+                    await asyncio.sleep(next_start - now)
                 # Paced: a late loop starts at once but does not make up for the time lost.
                 next_start = max(next_start + interval, time.monotonic())
             counted = time.monotonic() >= measure_from
-            status, elapsed, response = client.call("POST", "/api/label/next/", {"exclude": []})
-            if counted:
-                claims.append(elapsed)
-            if status == 204:
-                empty += counted
-                time.sleep(0.05)
-                continue
-            if status != 200:
-                raise RuntimeError(f"next: HTTP {status} {response.data[:200]!r}")
+            if pair is None:
+                status, elapsed, data = await annotator.call("/api/label/next/", {"exclude": []})
+                if counted and flow == "api":
+                    results.claim_ms.append(elapsed)
+                if status == 204:
+                    results.empty += counted
+                    await asyncio.sleep(0.05)
+                    continue
+                if status != 200:
+                    raise RuntimeError(f"next: HTTP {status} {data[:200]!r}")
+                pair = json.loads(data)
             body = {
-                "pair_id": response.json()["pair_id"],
+                "pair_id": pair["pair_id"],
                 "answers": ANSWERS,
                 "client_token": str(uuid.uuid4()),
                 "duration_ms": 1500,
             }
-            status, elapsed, response = client.call("POST", "/api/label/submit/", body)
+            if flow == "page":
+                body["next"] = {"exclude": []}
+            status, elapsed, data = await annotator.call("/api/label/submit/", body)
             if status != 201:
-                raise RuntimeError(f"submit: HTTP {status} {response.data[:200]!r}")
+                raise RuntimeError(f"submit: HTTP {status} {data[:200]!r}")
+            pair = json.loads(data).get("next")
             if counted:
-                submits.append(elapsed)
-                stored += 1
-    except (OSError, RuntimeError, http.client.HTTPException) as error:
+                results.submit_ms.append(elapsed)
+                results.stored += 1
+                if flow == "page":
+                    results.claim_ms.append(elapsed)
+    except (OSError, RuntimeError, asyncio.IncompleteReadError) as error:
         # A failing annotator is reported with the figures, not swallowed.
-        with results.lock:
-            results.errors.append(repr(error))
-    with results.lock:
-        results.claim_ms += claims
-        results.submit_ms += submits
-        results.stored += stored
-        results.empty += empty
+        results.errors.append(repr(error))
+    finally:
+        await annotator.close()
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -292,30 +329,35 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run_load(args: argparse.Namespace, names: list[str], server_pid: int) -> tuple[Results, float, dict]:
-    clients = [Client(args.port, name, args.auth) for name in names]
+    # Each login runs the password hasher on the server: several at once, as many as it has workers.
+    with ThreadPoolExecutor(max_workers=args.workers * args.threads) as pool:
+        headers = list(pool.map(lambda name: login(args.port, name, args.auth), names))
+    return asyncio.run(_load(args, headers, server_pid))
+
+
+async def _load(args: argparse.Namespace, headers: list[dict], server_pid: int) -> tuple[Results, float, dict]:
+    annotators = [Annotator(args.port, each) for each in headers]
     results = Results()
     started = time.monotonic()
     window = (started + args.warmup, started + args.warmup + args.duration)
     interval = args.annotators / args.rate if args.rate else None
-    threads = [
-        threading.Thread(target=annotate, args=(client, window, interval, index / len(clients), results))
-        for index, client in enumerate(clients)
+    tasks = [
+        asyncio.create_task(annotate(annotator, window, interval, index / len(annotators), results, args.flow))
+        for index, annotator in enumerate(annotators)
     ]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, window[0] - time.monotonic()))
+    await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
     before = CpuSample.take(server_pid)
-    time.sleep(max(0.0, window[1] - time.monotonic()))
+    await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
     after = CpuSample.take(server_pid)
-    for thread in threads:
-        thread.join()
-    results.reconnects = sum(client.reconnects for client in clients)
+    await asyncio.gather(*tasks)
+    results.reconnects = sum(annotator.reconnects for annotator in annotators)
     cpu = {name: getattr(after, name) - getattr(before, name) for name in ("web", "database", "client", "machine")}
     return results, args.duration, cpu
 
 
 def report(args: argparse.Namespace, results: Results, elapsed: float, cpu: dict) -> None:
     pacing = f", paced to {args.rate:g} judgements/s" if args.rate else ", closed loop"
+    pacing += ", next + submit" if args.flow == "api" else ", submit claiming the next pair (as the page does)"
     print(
         f"{args.annotators} annotators, {args.workers} gunicorn workers x {args.threads} threads, "
         f"{args.auth} auth{pacing}, {elapsed:.1f} s measured after {args.warmup:g} s warm-up"

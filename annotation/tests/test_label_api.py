@@ -54,6 +54,37 @@ def test_submit_is_idempotent_by_client_token(api):
     assert api.get(reverse("label-api:me")).json() == {"today": 1, "total": 1}
 
 
+def test_submit_can_claim_the_next_pair_in_the_same_call(api):
+    first, preloaded, third = make_pairs(3)
+    assert _next(api).json()["pair_id"] == first.pk
+    assert _next(api, exclude=[first.pk]).json()["pair_id"] == preloaded.pk
+    body = {"pair_id": first.pk, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4())}
+    response = api.post(reverse("label-api:submit"), {**body, "next": {"exclude": [preloaded.pk]}}, format="json")
+    assert response.status_code == 201
+    claimed = response.json()["next"]
+    assert claimed["pair_id"] == third.pk and set(claimed) == {"pair_id", "prompt", "left", "right", "lease_expires_at"}
+    assert Judgement.objects.get().pair_id == first.pk
+    assert set(PairLease.objects.values_list("pair_id", flat=True)) == {preloaded.pk, third.pk}
+    # A retry returns the stored judgement and the pair it claimed, not a third lease.
+    again = api.post(reverse("label-api:submit"), {**body, "next": {"exclude": [preloaded.pk]}}, format="json")
+    assert again.status_code == 200 and again.json()["next"]["pair_id"] == third.pk
+    assert PairLease.objects.count() == 2 and Judgement.objects.count() == 1
+    # Without `next` the answer has no such key; with nothing left to claim it is null.
+    plain = {"pair_id": preloaded.pk, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4())}
+    assert "next" not in api.post(reverse("label-api:submit"), plain, format="json").json()
+    last = {"pair_id": third.pk, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4()), "next": {}}
+    assert api.post(reverse("label-api:submit"), last, format="json").json()["next"] is None
+
+
+def test_submit_with_a_malformed_next_is_refused_and_stores_nothing(api):
+    (pair,) = make_pairs(1)
+    _next(api)
+    body = {"pair_id": pair.pk, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4())}
+    response = api.post(reverse("label-api:submit"), {**body, "next": {"exclude": ["x"]}}, format="json")
+    assert response.status_code == 400 and "next" in response.json()
+    assert not Judgement.objects.exists() and PairLease.objects.count() == 1
+
+
 def test_submit_refusals_change_nothing(api):
     (pair,) = make_pairs(1)
     body = {"pair_id": pair.pk, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4())}

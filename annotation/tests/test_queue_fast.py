@@ -192,6 +192,10 @@ _SUBMIT_BODIES = [
     {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": 12},
     {"pair_id": 7, "answers": ANSWERS_LEFT},
     {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": _TOKEN, "unknown": 1},
+    {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": _TOKEN, "next": {"exclude": [8]}},
+    {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": _TOKEN, "next": {}},
+    {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": _TOKEN, "next": {"exclude": ["8"]}},
+    {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": _TOKEN, "next": []},
     [],
 ]
 
@@ -222,3 +226,5 @@ def test_the_lean_parsers_take_the_labeling_pages_requests():
     assert _next_in({"exclude": [4]}) == {"exclude": [4]}
     body = {"pair_id": 7, "answers": ANSWERS_LEFT, "client_token": _TOKEN, "duration_ms": 900}
     assert _submit_in(body) == {**body, "client_token": uuid.UUID(_TOKEN)}
+    with_next = {**body, "next": {"exclude": [8]}}
+    assert _submit_in(with_next) == {**with_next, "client_token": uuid.UUID(_TOKEN)}

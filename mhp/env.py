@@ -137,5 +137,4 @@ def _postgres_settings(name: str, value: str, parts, scheme: _DatabaseScheme) ->
         "HOST": parts.hostname,
         "PORT": str(port),
         "OPTIONS": dict(parse_qsl(parts.query)),
-        "CONN_MAX_AGE": 60,
     }

@@ -64,6 +64,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env_database("DATABASE_URL", BASE_DIR / "db.sqlite3")}
+# Seconds a web worker keeps its database connection: each new one costs a server process and warms its
+# plans again. Health checks drop a connection the server closed instead of failing a request on it.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ModelBackend, plus the labeling permission read in the same query as the user (see the module).

@@ -43,6 +43,7 @@ def _start_django(**variables: str) -> subprocess.CompletedProcess:
         ("GOLD_PAIR_RATE", "1.5"),
         ("ALLOWED_HOSTS", "example.com,,other"),
         ("OPENAI_BASE_URL", "localhost:8000"),
+        ("DATABASE_CONN_MAX_AGE", "-1"),
     ],
 )
 def test_malformed_value_stops_start_up_with_its_name(variable, value):

@@ -388,17 +388,33 @@ def report(args: argparse.Namespace, results: Results, elapsed: float, cpu: dict
         print(f"error: {error}")
 
 
+def start_worker(args: argparse.Namespace) -> subprocess.Popen | None:
+    """With REDIS_URL set, a Celery worker with beat, as a deployment runs one: its periodic upkeep of the
+    lease table (`annotation.lease_table_upkeep`) is part of what the queue costs."""
+    if not os.environ.get("REDIS_URL"):
+        return None
+    celery = ROOT / ".venv" / "bin" / "celery"
+    command = [str(celery), "-A", "mhp", "worker", "-B", "-Q", "default", "--concurrency", "1"]
+    command += ["--loglevel", "WARNING", "--schedule", f"/tmp/bench-celerybeat-{args.port}"]
+    return subprocess.Popen(command, cwd=ROOT, env=server_env(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Other work on the machine skews every figure: the 1-minute load average before the run says how much.
     print(f"load average before the run: {os.getloadavg()[0]:.2f}", flush=True)
+    if not os.environ.get("REDIS_URL"):
+        print("REDIS_URL is not set: sessions from PostgreSQL, no Celery beat (no lease-table upkeep)", flush=True)
     names = make_annotators(args)
+    worker = start_worker(args)
     server = start_server(args)
     try:
         results, elapsed, cpu = run_load(args, names, server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
     report(args, results, elapsed, cpu)
     return 1 if results.errors else 0
 

@@ -142,7 +142,11 @@ CELERY_TIMEZONE = TIME_ZONE
 # A training run outlasts Redis's default one-hour redelivery of unacknowledged tasks; a week keeps a
 # live run from being handed out twice (a dead worker's run is caught by its heartbeat, not by this).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 24 * 3600}
-CELERY_BEAT_SCHEDULE = {"reap-dead-training-runs": {"task": "training.reap_dead_runs", "schedule": 60.0}}
+CELERY_BEAT_SCHEDULE = {
+    "reap-dead-training-runs": {"task": "training.reap_dead_runs", "schedule": 60.0},
+    # A missed run is simply skipped (expires): the next one does the same work.
+    "lease-table-upkeep": {"task": "annotation.lease_table_upkeep", "schedule": 5.0, "options": {"expires": 5.0}},
+}
 
 # With Redis, the cache is shared by all web workers, so sessions can be read from it instead of the
 # database on every request (the labeling API's hot path); without Redis each process has its own.

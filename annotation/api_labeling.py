@@ -272,8 +272,8 @@ def _submit_in(data) -> dict | None:
         return None
     if "duration_ms" in data and not _is_int(data["duration_ms"], 0, _DURATION_MAX):
         return None
-    claim_next = _next_in(data["next"]) if "next" in data else {}
-    if claim_next is None:
+    claim_next = _next_in(data["next"]) if "next" in data else None
+    if "next" in data and claim_next is None:
         return None
     if type(token) is not str or len(token) != 36:
         return None
@@ -284,7 +284,7 @@ def _submit_in(data) -> dict | None:
     validated = {"pair_id": data["pair_id"], "answers": dict(answers), "client_token": client_token}
     if "duration_ms" in data:
         validated["duration_ms"] = data["duration_ms"]
-    if "next" in data:
+    if claim_next is not None:
         validated["next"] = claim_next
     return validated
 

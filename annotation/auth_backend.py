@@ -7,6 +7,8 @@ query (through `mhp_user_has_perm`, migration 0004, which keeps its plan); any o
 any other database, goes through ModelBackend unchanged.
 """
 
+from functools import cache
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db import connections, router
@@ -14,6 +16,7 @@ from django.db import connections, router
 LABEL_PERMISSION = "annotation.label_pairs"
 
 
+@cache
 def _user_sql() -> str:
     user = get_user_model()
     columns = ", ".join(f"u.{field.column}" for field in user._meta.concrete_fields)
@@ -23,6 +26,11 @@ def _user_sql() -> str:
         f"SELECT {columns}, u.is_superuser OR mhp_user_has_perm(u.{pk}, '{app_label}', '{codename}') "
         f"FROM {user._meta.db_table} u WHERE u.{pk} = %s"
     )
+
+
+@cache
+def _user_fields() -> tuple[str, ...]:
+    return tuple(field.attname for field in get_user_model()._meta.concrete_fields)
 
 
 class LabelingModelBackend(ModelBackend):
@@ -36,8 +44,7 @@ class LabelingModelBackend(ModelBackend):
             row = cursor.fetchone()
         if row is None:
             return None
-        names = [field.attname for field in model._meta.concrete_fields]
-        user = model.from_db(database, names, row[:-1])
+        user = model.from_db(database, _user_fields(), row[:-1])
         user._can_label = row[-1]
         return user if self.user_can_authenticate(user) else None
 

@@ -30,8 +30,8 @@ def test_a_pair_found_full_after_its_lock_is_stepped_over():
     # The pick's snapshot can miss a lease committed just before it locked the row; the fresh count
     # after the lock must catch it. A claim function whose pick ignores leases plays that stale
     # snapshot (DDL is transactional: the test's rollback restores the real function).
-    functions = importlib.import_module("annotation.migrations.0004_queue_functions")
-    stale = functions.CLAIM.replace(functions.PICK_SLOT_CHECK, "")
+    functions = importlib.import_module("annotation.migrations.0008_claim_head_scan")
+    stale = functions.claim_function(slot_check="")
     assert stale != functions.CLAIM
     with connection.cursor() as cursor:
         cursor.execute(stale)

@@ -3,6 +3,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from annotation import roles
@@ -49,6 +50,36 @@ def test_partly_judged_pairs_come_first(annotators):
     Pair.objects.filter(pk=pairs[2].pk).update(judgements_done=2)
     Pair.objects.filter(pk=pairs[3].pk).update(judgements_done=1)
     assert queue.pair_claim(annotator=annotators[0]).pair_id == pairs[2].pk
+
+
+def _judged_by(user, pairs):
+    """Judgements stored as if `user` had judged each of `pairs` (no leases: the state after submits)."""
+    answers = {"aesthetics": Choice.FIRST, "detail": Choice.SECOND, "alignment": Choice.TIE, "overall": Choice.FIRST}
+    Judgement.objects.bulk_create(
+        Judgement(pair=pair, annotator=user, left_side=Side.FIRST, duration_ms=900, **answers) for pair in pairs
+    )
+    Pair.objects.filter(pk__in=[pair.pk for pair in pairs]).update(judgements_done=F("judgements_done") + 1)
+
+
+def test_an_annotator_whose_own_pairs_fill_the_head_of_the_queue_takes_a_fresh_pair(annotators):
+    # A claim looks at the first HEAD_SCAN partly judged pairs only: one who runs ahead of the others
+    # takes a fresh pair rather than walking all of their own; the others finish the partly judged ones.
+    ahead, other, third = annotators[:3]
+    pairs = make_pairs(queue.HEAD_SCAN + 2)
+    own, beyond, fresh = pairs[: queue.HEAD_SCAN], pairs[queue.HEAD_SCAN], pairs[queue.HEAD_SCAN + 1]
+    _judged_by(ahead, own)
+    _judged_by(other, [beyond])
+    assert queue.pair_claim(annotator=ahead).pair_id == fresh.pk
+    assert queue.pair_claim(annotator=third).pair_id == own[0].pk
+
+
+def test_past_the_head_partly_judged_pairs_are_found_once_no_fresh_pair_is_left(annotators):
+    ahead, other = annotators[:2]
+    pairs = make_pairs(queue.HEAD_SCAN + 1)
+    _judged_by(ahead, pairs[:-1])
+    _judged_by(other, pairs[-1:])
+    assert queue.pair_claim(annotator=ahead).pair_id == pairs[-1].pk
+    assert queue.pair_claim(annotator=ahead, exclude_pair_ids=(pairs[-1].pk,)) is None
 
 
 def test_a_pair_is_never_leased_beyond_its_free_slots(annotators):

@@ -40,6 +40,9 @@ _TO_CANONICAL = {
 }
 # How many locked-but-full candidates a claim steps over before giving up (see `_lock_candidate`).
 _MAX_STALE_CANDIDATES = 20
+# How many partly judged pairs, in queue order, a claim looks at before it takes a fresh pair (see
+# `_candidate_regions`); migration 0008 bakes the same number into the claim function.
+HEAD_SCAN = 128
 
 
 def lease_seconds() -> int:
@@ -146,27 +149,45 @@ def open_pairs_for(*, annotator: AbstractBaseUser, now, gold: bool | None = None
 
 
 def _lock_candidate(*, annotator: AbstractBaseUser, now, gold: bool) -> Pair | None:
-    """Lock the first eligible pair (partly judged first), re-checking its free slots under the lock.
+    """Lock the first eligible pair of the first region that has one, re-checking its free slots under the lock.
 
     The candidate query's snapshot predates the lock: a lease committed by someone who held the
     row lock a moment earlier is invisible to it. A fresh count after locking sees it; a pair that
     turns out full stays locked until commit (harmless) and is stepped over.
     """
     stepped_over: list[int] = []
-    for _ in range(_MAX_STALE_CANDIDATES):
-        candidates = (
-            open_pairs_for(annotator=annotator, now=now, gold=gold)
-            .exclude(pk__in=stepped_over)
-            .order_by("-judgements_done", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-        )
-        pair = candidates.first()
-        if pair is None:
-            return None
-        if _free_slots(pair, now) > 0:
-            return pair
-        stepped_over.append(pair.pk)
+    for region in _candidate_regions(annotator=annotator, now=now, gold=gold):
+        for _ in range(_MAX_STALE_CANDIDATES):
+            candidates = region.exclude(pk__in=stepped_over).select_for_update(skip_locked=True, of=("self",))
+            pair = candidates.first()
+            if pair is None:
+                break
+            if _free_slots(pair, now) > 0:
+                return pair
+            stepped_over.append(pair.pk)
     return None
+
+
+def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> tuple[QuerySet[Pair], ...]:
+    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs, fresh pairs, then the rest.
+
+    An annotator's own judged pairs stay open until others judge them and sit at the head of the
+    queue: bounding the walk there keeps a claim's cost flat for one who labels alone or runs ahead
+    (they take fresh pairs; the others finish the partly judged ones). Migration 0008 has the same
+    regions in SQL.
+    """
+    eligible = open_pairs_for(annotator=annotator, now=now, gold=gold)
+    head = (
+        Pair.objects.filter(judgements_done__lt=F("judgements_required"), judgements_done__gt=0, is_gold=gold)
+        .order_by("-judgements_done", "id")
+        .values("id")[:HEAD_SCAN]
+    )
+    queue_order = ("-judgements_done", "id")
+    return (
+        eligible.filter(pk__in=head).order_by(*queue_order),
+        eligible.filter(judgements_done=0).order_by("id"),
+        eligible.order_by(*queue_order),
+    )
 
 
 def _free_slots(pair: Pair, now) -> int:

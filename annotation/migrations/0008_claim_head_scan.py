@@ -89,9 +89,14 @@ def _picks(slot_check: str) -> str:
 
 
 def claim_function(slot_check: str = _V4.PICK_SLOT_CHECK) -> str:
-    """The claim function's text; tests build one with another `slot_check` to play a stale snapshot."""
+    """The claim function's text; tests build one with another `slot_check` to play a stale snapshot.
+
+    Only the pick changes: the loop that tries it per kind now tries it per region too, and what
+    follows a pick (the recount after the lock, the load) is 0004's text as it stands.
+    """
     loop_start = _V4.CLAIM.index("    -- Gold pairs come at the caller's rate")
-    loop_end = _V4.CLAIM.index("END;\n$$")
+    after_pick = _V4.CLAIM.index("            EXIT WHEN _lease IS NULL;")
+    loop_end = _V4.CLAIM.index("        END LOOP;\n    END LOOP;\nEND;\n$$")
     loop = f"""    -- Gold pairs come at the caller's rate; either kind falls back to the other when it runs out.
     FOREACH _gold IN ARRAY ARRAY[_gold_first, NOT _gold_first] LOOP
         _stepped := '{{}}';
@@ -99,23 +104,7 @@ def claim_function(slot_check: str = _V4.PICK_SLOT_CHECK) -> str:
         FOR _attempt IN 1.._max_stale LOOP
             _lease := NULL;
             {_picks(slot_check)}
-            EXIT WHEN _lease IS NULL;
-            -- A fresh snapshot, taken after the row lock: a lease committed by whoever held that lock
-            -- a moment ago is counted now. A pair that turns out full loses the lease just made and
-            -- is stepped over (its lock lasts until commit, which is harmless).
-            SELECT p.judgements_done
-                   + (SELECT count(*) FROM annotation_pairlease a
-                      WHERE a.pair_id = p.id AND a.expires_at > _now) <= p.judgements_required
-            INTO _fits FROM annotation_pair p WHERE p.id = _pair;
-            IF _fits THEN
-                RETURN QUERY {_V4._LOAD.format(lease="_lease")};
-                RETURN;
-            END IF;
-            DELETE FROM annotation_pairlease WHERE id = _lease;
-            _stepped := _stepped || _pair;
-        END LOOP;
-        END LOOP;
-    END LOOP;
+{_V4.CLAIM[after_pick:loop_end]}        END LOOP;
 """
     return _V4.CLAIM[:loop_start] + loop + _V4.CLAIM[loop_end:]
 

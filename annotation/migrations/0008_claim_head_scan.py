@@ -1,18 +1,21 @@
-"""The claim looks at a bounded head of the partly judged pairs, then fresh pairs, then the rest.
+"""The claim looks at a bounded head of each level of partly judged pairs, then fresh pairs, then the rest.
 
 Migration 0004's claim took the first eligible open pair in (judgements done desc, id) order. An
 annotator's own judged pairs stay open until others judge them too, and sit at the head of that
 order: a claim stepped over every one of them. One annotator labeling alone, two when a pair needs
 three, or one far faster than the rest, made each claim cost in proportion to all they had judged
-(measured: 8 ms of PostgreSQL per claim after 2,000 own open pairs, 21 ms after 4,000).
+(measured: 8 ms of PostgreSQL per claim after 2,000 own open pairs, 21 ms after 4,400).
 
 Now a claim tries, for each kind (gold or not):
-1. the first HEAD_SCAN partly judged pairs in queue order (a bounded walk: most claims stop at the
+1. the first HEAD_SCAN partly judged pairs in queue order (a bounded walk; most claims stop at the
    first few rows);
-2. then pairs nobody has judged yet, by id (never judged by this annotator either);
-3. only when neither has one, every other partly judged pair (the end of a queue: still correct,
-   still never "nothing to judge" while something is).
-Partly judged pairs still come first for everyone whose own pairs do not crowd the head; the one
+2. when none of those fits, the first HEAD_SCAN pairs of each level of judgements done, highest
+   first: pairs nobody left can finish (two annotators, three judgements a pair: the pairs both
+   judged) may fill the first head, and must not hide the level below from whoever can take it;
+3. then pairs nobody has judged yet, by id;
+4. only when none of these has one, every other partly judged pair (the end of a queue: still
+   correct, still never "nothing to judge" while something is).
+Partly judged pairs still come first for everyone whose own pairs do not crowd the heads; the one
 who runs ahead takes fresh pairs, and the others finish the partly judged ones.
 """
 
@@ -20,14 +23,12 @@ import importlib
 
 from django.db import migrations
 
+# 0004 is history and never changes: its blocks (header, recount after the lock, load) are reused here.
 _V4 = importlib.import_module("annotation.migrations.0004_queue_functions")
 
 # Enough for the pairs a team holds under lease at once (two per annotator) and a few of one's own.
 HEAD_SCAN = 128
 
-# `_V4._PICK` with its candidate set narrowed: {region} names the pairs a pick looks at. The head
-# is an ordered subquery with its own LIMIT; the outer query keeps that order without a sort and
-# tests each row as it comes, so a claim walks only as far as its first eligible pair.
 _PICK = """
             WITH candidate AS (
                 SELECT p.id FROM {source}
@@ -50,7 +51,9 @@ JUDGED_CHECK = """
                   AND NOT EXISTS (SELECT 1 FROM annotation_judgement j
                                   WHERE j.pair_id = p.id AND j.annotator_id = _user)"""
 
-_HEAD_SOURCE = f"""(
+# A head: an ordered subquery with its own LIMIT; the outer query keeps that order without a sort
+# and tests each row as it comes, so a claim walks only as far as its first eligible pair.
+_TOP_SOURCE = f"""(
                     SELECT h.id, h.judgements_done FROM annotation_pair h
                     WHERE h.judgements_done < h.judgements_required AND h.is_gold = {{gold}}
                       AND h.judgements_done > 0
@@ -58,11 +61,21 @@ _HEAD_SOURCE = f"""(
                     LIMIT {HEAD_SCAN}
                 ) head JOIN annotation_pair p ON p.id = head.id"""
 
+_LEVEL_SOURCE = f"""(
+                    SELECT h.id FROM annotation_pair h
+                    WHERE h.judgements_done = _level AND h.judgements_done < h.judgements_required
+                      AND h.is_gold = {{gold}}
+                    ORDER BY h.id
+                    LIMIT {HEAD_SCAN}
+                ) head JOIN annotation_pair p ON p.id = head.id"""
+
 # (source, extra condition, judged check, order) of each region, in the order a claim tries them. A
-# pair nobody has judged needs no look at this annotator's judgements: left in, the planner may merge
-# against all of them (an index scan of every judgement they ever made, measured 4 ms at 11,000).
+# pair nobody has judged needs no look at this annotator's judgements (a judgement and the count it
+# adds commit together, and the lock's recheck of `judgements_done = 0` sees a submit committed since
+# the snapshot): left in, the planner may merge against every judgement they ever made (4 ms at 11,000).
 REGIONS = (
-    (_HEAD_SOURCE, "", JUDGED_CHECK, "head.judgements_done DESC, head.id"),
+    (_TOP_SOURCE, "", JUDGED_CHECK, "head.judgements_done DESC, head.id"),
+    (_LEVEL_SOURCE, "", JUDGED_CHECK, "head.id"),
     ("annotation_pair p", "\n                  AND p.judgements_done = 0", "", "p.id"),
     ("annotation_pair p", "", JUDGED_CHECK, "p.judgements_done DESC, p.id"),
 )
@@ -88,25 +101,55 @@ def _picks(slot_check: str) -> str:
     return "\n            ".join(branches) + "\n            END IF;"
 
 
+# Sets `_level` to the highest level of judgements done below `{below}` among open pairs of the kind
+# (NULL when there is none), and `_region` to where the claim looks next: that level's head, or fresh pairs.
+_NEXT_LEVEL = """SELECT max(p.judgements_done) INTO _level FROM annotation_pair p
+                WHERE p.judgements_done < p.judgements_required AND p.is_gold = {gold}
+                  AND p.judgements_done > 0 AND p.judgements_done < {below}"""
+
+
+def _next_level(below: str) -> str:
+    return f"""IF _gold THEN
+                {_NEXT_LEVEL.format(gold="true", below=below)};
+            ELSE
+                {_NEXT_LEVEL.format(gold="false", below=below)};
+            END IF;
+            _region := CASE WHEN _level IS NULL THEN 2 ELSE 1 END;"""
+
+
 def claim_function(slot_check: str = _V4.PICK_SLOT_CHECK) -> str:
     """The claim function's text; tests build one with another `slot_check` to play a stale snapshot.
 
-    Only the pick changes: the loop that tries it per kind now tries it per region too, and what
-    follows a pick (the recount after the lock, the load) is 0004's text as it stands.
+    Only the pick changes: the loop that tried it per kind now tries it per region too (region 1 once
+    per level), and what follows a pick (the recount after the lock, the load) is 0004's text.
     """
-    loop_start = _V4.CLAIM.index("    -- Gold pairs come at the caller's rate")
-    after_pick = _V4.CLAIM.index("            EXIT WHEN _lease IS NULL;")
-    loop_end = _V4.CLAIM.index("        END LOOP;\n    END LOOP;\nEND;\n$$")
+    declared = _V4.CLAIM.replace(
+        "    _fits boolean;\n", "    _fits boolean;\n    _level integer;\n    _region integer;\n", 1
+    )
+    loop_start = declared.index("    -- Gold pairs come at the caller's rate")
+    after_pick = declared.index("            EXIT WHEN _lease IS NULL;")
+    # 0004's two closing END LOOPs then close the region loop and the kind loop.
+    loop_end = declared.index("        END LOOP;\n    END LOOP;\nEND;\n$$")
     loop = f"""    -- Gold pairs come at the caller's rate; either kind falls back to the other when it runs out.
     FOREACH _gold IN ARRAY ARRAY[_gold_first, NOT _gold_first] LOOP
         _stepped := '{{}}';
-        FOR _region IN 0..{len(REGIONS) - 1} LOOP
+        _region := 0;
+        LOOP
         FOR _attempt IN 1.._max_stale LOOP
             _lease := NULL;
             {_picks(slot_check)}
-{_V4.CLAIM[after_pick:loop_end]}        END LOOP;
+{declared[after_pick:loop_end]}        END LOOP;
+        IF _region = 0 THEN
+            {_next_level("32767")}
+        ELSIF _region = 1 THEN
+            {_next_level("_level")}
+        ELSIF _region = 2 THEN
+            _region := 3;
+        ELSE
+            EXIT;
+        END IF;
 """
-    return _V4.CLAIM[:loop_start] + loop + _V4.CLAIM[loop_end:]
+    return declared[:loop_start] + loop + declared[loop_end:]
 
 
 CLAIM = claim_function()

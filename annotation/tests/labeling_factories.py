@@ -2,7 +2,9 @@
 
 import itertools
 
-from annotation.models import Pair
+from django.db.models import F
+
+from annotation.models import Choice, Judgement, Pair, Side
 from annotation.services.pairs import pair_get_or_create
 from annotation.tests.factories import make_generator, make_image, make_prompt
 
@@ -23,3 +25,12 @@ def make_pairs(count: int, *, required: int = 3, generators: int = 3) -> list[Pa
             if len(pairs) == count:
                 return pairs
     raise AssertionError("unreachable")
+
+
+def judged_by(user, pairs: list[Pair]) -> None:
+    """Judgements stored as if `user` had judged each of `pairs` (no leases: the state after submits)."""
+    answers = {"aesthetics": Choice.FIRST, "detail": Choice.SECOND, "alignment": Choice.TIE, "overall": Choice.FIRST}
+    Judgement.objects.bulk_create(
+        Judgement(pair=pair, annotator=user, left_side=Side.FIRST, duration_ms=900, **answers) for pair in pairs
+    )
+    Pair.objects.filter(pk__in=[pair.pk for pair in pairs]).update(judgements_done=F("judgements_done") + 1)

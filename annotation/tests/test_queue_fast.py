@@ -20,7 +20,7 @@ from annotation.auth_backend import LabelingModelBackend
 from annotation.models import Judgement, Pair, PairLease
 from annotation.services import queue
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import ANSWERS_LEFT, make_pairs
+from annotation.tests.labeling_factories import ANSWERS_LEFT, judged_by, make_pairs
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +43,20 @@ def test_a_pair_found_full_after_its_lock_is_stepped_over():
     assert list(PairLease.objects.filter(pair=full).values_list("annotator", flat=True)) == [holder.pk]
     assert queue.pair_claim(annotator=make_user(roles.ANNOTATOR)) is None
     assert PairLease.objects.count() == 2
+
+
+@pytest.mark.postgres
+def test_a_partly_judged_pair_found_full_after_its_lock_is_stepped_over():
+    # The same stale snapshot in a level's head: the full pair is stepped over, the next one taken.
+    functions = importlib.import_module("annotation.migrations.0008_claim_head_scan")
+    with connection.cursor() as cursor:
+        cursor.execute(functions.claim_function(slot_check=""))
+    full, spare = make_pairs(2, required=2)
+    judged_by(make_user(roles.ANNOTATOR), [full, spare])
+    holder, late = make_user(roles.ANNOTATOR), make_user(roles.ANNOTATOR)
+    assert queue.pair_claim(annotator=holder).pair_id == full.pk
+    assert queue.pair_claim(annotator=late).pair_id == spare.pk
+    assert list(PairLease.objects.filter(pair=full).values_list("annotator", flat=True)) == [holder.pk]
 
 
 @pytest.mark.postgres

@@ -3,14 +3,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db.models import F
 from django.utils import timezone
 
 from annotation import roles
 from annotation.models import AnnotatorProfile, Choice, Judgement, Pair, PairLease, PairSkip, Side
 from annotation.services import queue
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import ANSWERS_LEFT, make_pairs
+from annotation.tests.labeling_factories import ANSWERS_LEFT, judged_by, make_pairs
 
 pytestmark = pytest.mark.django_db
 
@@ -52,32 +51,43 @@ def test_partly_judged_pairs_come_first(annotators):
     assert queue.pair_claim(annotator=annotators[0]).pair_id == pairs[2].pk
 
 
-def _judged_by(user, pairs):
-    """Judgements stored as if `user` had judged each of `pairs` (no leases: the state after submits)."""
-    answers = {"aesthetics": Choice.FIRST, "detail": Choice.SECOND, "alignment": Choice.TIE, "overall": Choice.FIRST}
-    Judgement.objects.bulk_create(
-        Judgement(pair=pair, annotator=user, left_side=Side.FIRST, duration_ms=900, **answers) for pair in pairs
-    )
-    Pair.objects.filter(pk__in=[pair.pk for pair in pairs]).update(judgements_done=F("judgements_done") + 1)
-
-
 def test_an_annotator_whose_own_pairs_fill_the_head_of_the_queue_takes_a_fresh_pair(annotators):
     # A claim looks at the first HEAD_SCAN partly judged pairs only: one who runs ahead of the others
     # takes a fresh pair rather than walking all of their own; the others finish the partly judged ones.
     ahead, other, third = annotators[:3]
     pairs = make_pairs(queue.HEAD_SCAN + 2)
     own, beyond, fresh = pairs[: queue.HEAD_SCAN], pairs[queue.HEAD_SCAN], pairs[queue.HEAD_SCAN + 1]
-    _judged_by(ahead, own)
-    _judged_by(other, [beyond])
+    judged_by(ahead, own)
+    judged_by(other, [beyond])
     assert queue.pair_claim(annotator=ahead).pair_id == fresh.pk
     assert queue.pair_claim(annotator=third).pair_id == own[0].pk
+
+
+def test_a_partly_judged_pair_just_inside_the_head_is_taken_before_a_fresh_one(annotators):
+    ahead, other = annotators[:2]
+    pairs = make_pairs(queue.HEAD_SCAN + 1)
+    judged_by(ahead, pairs[: queue.HEAD_SCAN - 1])
+    judged_by(other, [pairs[queue.HEAD_SCAN - 1]])
+    assert queue.pair_claim(annotator=ahead).pair_id == pairs[queue.HEAD_SCAN - 1].pk
+
+
+def test_pairs_nobody_left_can_finish_do_not_hide_the_level_below(annotators):
+    # Two annotators, three judgements a pair: the pairs both judged wait at the top level for a third
+    # person. The pair only one of them judged must still reach the other before any fresh pair.
+    first, second = annotators[:2]
+    pairs = make_pairs(queue.HEAD_SCAN + 2)
+    both, first_only, fresh = pairs[: queue.HEAD_SCAN], pairs[queue.HEAD_SCAN], pairs[queue.HEAD_SCAN + 1]
+    judged_by(first, [*both, first_only])
+    judged_by(second, both)
+    assert queue.pair_claim(annotator=second).pair_id == first_only.pk
+    assert queue.pair_claim(annotator=first).pair_id == fresh.pk
 
 
 def test_past_the_head_partly_judged_pairs_are_found_once_no_fresh_pair_is_left(annotators):
     ahead, other = annotators[:2]
     pairs = make_pairs(queue.HEAD_SCAN + 1)
-    _judged_by(ahead, pairs[:-1])
-    _judged_by(other, pairs[-1:])
+    judged_by(ahead, pairs[:-1])
+    judged_by(other, pairs[-1:])
     assert queue.pair_claim(annotator=ahead).pair_id == pairs[-1].pk
     assert queue.pair_claim(annotator=ahead, exclude_pair_ids=(pairs[-1].pk,)) is None
 

@@ -13,7 +13,7 @@ tests.
 
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -38,10 +38,11 @@ _TO_CANONICAL = {
     Side.FIRST: {"left": Choice.FIRST, "right": Choice.SECOND, "tie": Choice.TIE},
     Side.SECOND: {"left": Choice.SECOND, "right": Choice.FIRST, "tie": Choice.TIE},
 }
-# How many locked-but-full candidates a claim steps over before giving up (see `_lock_candidate`).
+# How many locked-but-full candidates a claim steps over in one region before it looks in the next
+# (see `_lock_candidate`).
 _MAX_STALE_CANDIDATES = 20
-# How many partly judged pairs, in queue order, a claim looks at before it takes a fresh pair (see
-# `_candidate_regions`); migration 0008 bakes the same number into the claim function.
+# How many partly judged pairs a claim looks at in each head (the first in queue order, then one per
+# level) before it takes a fresh pair (see `_candidate_regions`); migration 0008 bakes in the same number.
 HEAD_SCAN = 128
 
 
@@ -168,26 +169,28 @@ def _lock_candidate(*, annotator: AbstractBaseUser, now, gold: bool) -> Pair | N
     return None
 
 
-def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> tuple[QuerySet[Pair], ...]:
-    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs, fresh pairs, then the rest.
+def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> Iterator[QuerySet[Pair]]:
+    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs in queue order; the first
+    HEAD_SCAN of each level of judgements done (highest first); fresh pairs; every other open pair.
 
     An annotator's own judged pairs stay open until others judge them and sit at the head of the
     queue: bounding the walk there keeps a claim's cost flat for one who labels alone or runs ahead
-    (they take fresh pairs; the others finish the partly judged ones). Migration 0008 has the same
-    regions in SQL.
+    (they take fresh pairs; the others finish the partly judged ones). The heads per level, tried only
+    when the first head has nothing, keep pairs nobody left can finish from hiding the level below.
+    Migration 0008 has the same regions in SQL.
     """
     eligible = open_pairs_for(annotator=annotator, now=now, gold=gold)
-    head = (
-        Pair.objects.filter(judgements_done__lt=F("judgements_required"), judgements_done__gt=0, is_gold=gold)
-        .order_by("-judgements_done", "id")
-        .values("id")[:HEAD_SCAN]
+    partly_judged = Pair.objects.filter(
+        judgements_done__lt=F("judgements_required"), judgements_done__gt=0, is_gold=gold
     )
     queue_order = ("-judgements_done", "id")
-    return (
-        eligible.filter(pk__in=head).order_by(*queue_order),
-        eligible.filter(judgements_done=0).order_by("id"),
-        eligible.order_by(*queue_order),
-    )
+    yield eligible.filter(pk__in=partly_judged.order_by(*queue_order).values("id")[:HEAD_SCAN]).order_by(*queue_order)
+    levels = partly_judged.order_by("-judgements_done").values_list("judgements_done", flat=True).distinct()
+    for level in levels:
+        head = partly_judged.filter(judgements_done=level).order_by("id").values("id")[:HEAD_SCAN]
+        yield eligible.filter(pk__in=head).order_by("id")
+    yield eligible.filter(judgements_done=0).order_by("id")
+    yield eligible.order_by(*queue_order)
 
 
 def _free_slots(pair: Pair, now) -> int:

@@ -12,7 +12,9 @@ Now a claim tries, for each kind (gold or not):
 2. when none of those fits, the first HEAD_SCAN pairs of each level of judgements done, highest
    first: pairs nobody left can finish (two annotators, three judgements a pair: the pairs both
    judged) may fill the first head, and must not hide the level below from whoever can take it;
-3. then pairs nobody has judged yet, by id;
+3. then pairs nobody has judged yet, by id, from the kind's front (`QueueFront`, moved by the
+   lease-table upkeep): judged pairs leave index entries behind until a vacuum, and a walk from
+   the start stepped over each (1.2 ms a claim after 80,000 judgements);
 4. only when none of these has one, every other partly judged pair (the end of a queue: still
    correct, still never "nothing to judge" while something is).
 Partly judged pairs still come first for everyone whose own pairs do not crowd the heads; the one
@@ -21,7 +23,7 @@ who runs ahead takes fresh pairs, and the others finish the partly judged ones.
 
 import importlib
 
-from django.db import migrations
+from django.db import migrations, models
 
 # 0004 is history and never changes: its blocks (header, recount after the lock, load) are reused here.
 _V4 = importlib.import_module("annotation.migrations.0004_queue_functions")
@@ -69,6 +71,13 @@ _LEVEL_SOURCE = f"""(
                     LIMIT {HEAD_SCAN}
                 ) head JOIN annotation_pair p ON p.id = head.id"""
 
+# Fresh pairs from the kind's front on (`QueueFront`, kept by the lease-table upkeep): below it lie the
+# index entries judged pairs left behind, which a walk from the start would step over one by one.
+FRESH_CONDITION = """
+                  AND p.judgements_done = 0
+                  AND p.id >= coalesce((SELECT f.fresh_from FROM annotation_queuefront f
+                                        WHERE f.is_gold = {gold}), 0)"""
+
 # (source, extra condition, judged check, order) of each region, in the order a claim tries them. A
 # pair nobody has judged needs no look at this annotator's judgements (a judgement and the count it
 # adds commit together, and the lock's recheck of `judgements_done = 0` sees a submit committed since
@@ -76,7 +85,7 @@ _LEVEL_SOURCE = f"""(
 REGIONS = (
     (_TOP_SOURCE, "", JUDGED_CHECK, "head.judgements_done DESC, head.id"),
     (_LEVEL_SOURCE, "", JUDGED_CHECK, "head.id"),
-    ("annotation_pair p", "\n                  AND p.judgements_done = 0", "", "p.id"),
+    ("annotation_pair p", FRESH_CONDITION, "", "p.id"),
     ("annotation_pair p", "", JUDGED_CHECK, "p.judgements_done DESC, p.id"),
 )
 
@@ -86,7 +95,7 @@ def pick(gold: str, region: int, slot_check: str = _V4.PICK_SLOT_CHECK) -> str:
     return _PICK.format(
         source=source.format(gold=gold),
         gold=gold,
-        region=condition,
+        region=condition.format(gold=gold),
         order=order,
         slot_check=slot_check,
         judged_check=judged_check,
@@ -168,4 +177,14 @@ def restore_claim(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("annotation", "0007_lease_table_autovacuum")]
 
-    operations = [migrations.RunPython(create_claim, restore_claim)]
+    operations = [
+        migrations.CreateModel(
+            name="QueueFront",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("is_gold", models.BooleanField(unique=True)),
+                ("fresh_from", models.BigIntegerField(default=0)),
+            ],
+        ),
+        migrations.RunPython(create_claim, restore_claim),
+    ]

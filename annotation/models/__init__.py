@@ -9,6 +9,7 @@ from annotation.models.labeling import (
     PairKind,
     PairLease,
     PairSkip,
+    QueueFront,
     Side,
 )
 from annotation.models.prompts import (
@@ -38,6 +39,7 @@ __all__ = [
     "PairKind",
     "PairLease",
     "PairSkip",
+    "QueueFront",
     "Prompt",
     "PromptLease",
     "PromptOrigin",

@@ -88,15 +88,16 @@ class Pair(models.Model):
 
 
 class QueueFront(models.Model):
-    """Where a claim starts looking for fresh pairs of a kind: no open pair below `fresh_from` is unjudged.
+    """Where claims start looking for fresh pairs of a kind: no open pair below `fresh_from` is unjudged.
 
-    Judged pairs leave their index entries behind at the front of the fresh pairs until a vacuum,
-    and each claim for a fresh pair walked over them (1.2 ms after 80,000 judgements). The lease-table
-    upkeep moves the front every few seconds; a pair below it is still found, last (migration 0008).
+    Every pair taken leaves a dead queue-index entry at the start of the fresh pairs until a vacuum, and
+    a walk from the start stepped over all of them. Claims move the front themselves every few seconds
+    (migration 0008); a pair below it is still found, last.
     """
 
     is_gold = models.BooleanField(unique=True)
-    fresh_from = models.BigIntegerField(default=0)
+    fresh_from = models.BigIntegerField(help_text="No open pair below this id is unjudged.")
+    moved_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return f"{'gold' if self.is_gold else 'regular'} fresh pairs from {self.fresh_from}"

@@ -7,11 +7,10 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation import roles
-from annotation.models import PairLease, QueueFront
-from annotation.services import queue
+from annotation.models import PairLease
 from annotation.tasks_labeling import lease_table_upkeep
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import judged_by, make_pairs
+from annotation.tests.labeling_factories import make_pairs
 
 
 def _vacuum_count() -> int:
@@ -38,22 +37,3 @@ def test_upkeep_inside_a_transaction_only_purges():
     (pair,) = make_pairs(1)
     PairLease.objects.create(pair=pair, annotator=make_user(roles.ANNOTATOR), expires_at=timezone.now())
     assert lease_table_upkeep() == 1 and not PairLease.objects.exists()
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_claims_look_for_fresh_pairs_from_the_front_upkeep_keeps():
-    first, second, third = make_pairs(3)
-    lease_table_upkeep()
-    assert QueueFront.objects.get(is_gold=False).fresh_from == first.pk
-    judged_by(make_user(roles.ANNOTATOR), [first])
-    lease_table_upkeep()
-    assert QueueFront.objects.get(is_gold=False).fresh_from == second.pk
-    # The claim starts at the front: the unjudged pair below it is not walked to first...
-    QueueFront.objects.filter(is_gold=False).update(fresh_from=third.pk)
-    assert queue.pair_claim(annotator=make_user(roles.ANNOTATOR)).pair_id == first.pk  # partly judged first
-    assert queue.pair_claim(annotator=make_user(roles.ANNOTATOR)).pair_id == first.pk
-    assert queue.pair_claim(annotator=make_user(roles.ANNOTATOR)).pair_id == third.pk
-    # ...yet a front past every unjudged pair hides none for good: the last, full walk finds them.
-    QueueFront.objects.filter(is_gold=False).update(fresh_from=third.pk + 1)
-    assert queue.pair_claim(annotator=make_user(roles.ANNOTATOR)).pair_id == second.pk

@@ -9,15 +9,17 @@ import importlib
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection, transaction
+from django.utils import timezone
 
 from annotation import roles
 from annotation.api_labeling import NextIn, SubmitIn, _next_in, _submit_in
 from annotation.auth_backend import LabelingModelBackend
-from annotation.models import Judgement, Pair, PairLease
+from annotation.models import Judgement, Pair, PairLease, QueueFront
 from annotation.services import queue
 from annotation.tests.factories import make_user
 from annotation.tests.labeling_factories import ANSWERS_LEFT, judged_by, make_pairs
@@ -57,6 +59,36 @@ def test_a_partly_judged_pair_found_full_after_its_lock_is_stepped_over():
     assert queue.pair_claim(annotator=holder).pair_id == full.pk
     assert queue.pair_claim(annotator=late).pair_id == spare.pk
     assert list(PairLease.objects.filter(pair=full).values_list("annotator", flat=True)) == [holder.pk]
+
+
+def _front() -> int | None:
+    return QueueFront.objects.filter(is_gold=False).values_list("fresh_from", flat=True).first()
+
+
+def _set_front(fresh_from: int, *, age_seconds: float = 0) -> None:
+    moved_at = timezone.now() - timedelta(seconds=age_seconds)
+    QueueFront.objects.update_or_create(is_gold=False, defaults={"fresh_from": fresh_from, "moved_at": moved_at})
+
+
+@pytest.mark.postgres
+def test_claims_look_for_fresh_pairs_from_a_front_they_keep_themselves():
+    first, second, third = make_pairs(3)
+
+    def claim() -> int | None:
+        lease = queue.pair_claim(annotator=make_user(roles.ANNOTATOR))
+        return lease and lease.pair_id
+
+    assert claim() == first.pk and _front() == first.pk
+    # The walk starts at the front: unjudged pairs below it are not reached first...
+    _set_front(third.pk)
+    assert claim() == third.pk
+    # ...until the front is older than FRONT_SECONDS and the next claim moves it.
+    _set_front(third.pk, age_seconds=60)
+    assert claim() == first.pk and _front() == first.pk
+    # A front past every unjudged pair hides none for good: the last walk, over everything, finds them.
+    _set_front(third.pk + 1)
+    assert claim() == first.pk
+    assert claim() == second.pk
 
 
 @pytest.mark.postgres

@@ -71,18 +71,6 @@ def test_a_partly_judged_pair_just_inside_the_head_is_taken_before_a_fresh_one(a
     assert queue.pair_claim(annotator=ahead).pair_id == pairs[queue.HEAD_SCAN - 1].pk
 
 
-def test_pairs_nobody_left_can_finish_do_not_hide_the_level_below(annotators):
-    # Two annotators, three judgements a pair: the pairs both judged wait at the top level for a third
-    # person. The pair only one of them judged must still reach the other before any fresh pair.
-    first, second = annotators[:2]
-    pairs = make_pairs(queue.HEAD_SCAN + 2)
-    both, first_only, fresh = pairs[: queue.HEAD_SCAN], pairs[queue.HEAD_SCAN], pairs[queue.HEAD_SCAN + 1]
-    judged_by(first, [*both, first_only])
-    judged_by(second, both)
-    assert queue.pair_claim(annotator=second).pair_id == first_only.pk
-    assert queue.pair_claim(annotator=first).pair_id == fresh.pk
-
-
 def test_past_the_head_partly_judged_pairs_are_found_once_no_fresh_pair_is_left(annotators):
     ahead, other = annotators[:2]
     pairs = make_pairs(queue.HEAD_SCAN + 1)

@@ -13,7 +13,7 @@ tests.
 
 import random
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
-from annotation.models import AnnotatorProfile, Choice, Judgement, Pair, PairLease, PairSkip, QueueFront, Side
+from annotation.models import AnnotatorProfile, Choice, Judgement, Pair, PairLease, PairSkip, Side
 from annotation.services.queue import postgres
 from annotation.services.queue.errors import LabelingDisabled, LeaseMissing, PairFull, QueueError
 
@@ -41,8 +41,8 @@ _TO_CANONICAL = {
 # How many locked-but-full candidates a claim steps over in one region before it looks in the next
 # (see `_lock_candidate`).
 _MAX_STALE_CANDIDATES = 20
-# How many partly judged pairs a claim looks at in each head (the first in queue order, then one per
-# level) before it takes a fresh pair (see `_candidate_regions`); migration 0008 bakes in the same number.
+# How many partly judged pairs, in queue order, a claim looks at before it takes a fresh pair (see
+# `_candidate_regions`); migration 0008 bakes in the same number.
 HEAD_SCAN = 128
 
 
@@ -169,28 +169,27 @@ def _lock_candidate(*, annotator: AbstractBaseUser, now, gold: bool) -> Pair | N
     return None
 
 
-def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> Iterator[QuerySet[Pair]]:
-    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs in queue order; the first
-    HEAD_SCAN of each level of judgements done (highest first); fresh pairs; every other open pair.
+def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> tuple[QuerySet[Pair], ...]:
+    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs, fresh pairs, then the rest.
 
     An annotator's own judged pairs stay open until others judge them and sit at the head of the
     queue: bounding the walk there keeps a claim's cost flat for one who labels alone or runs ahead
-    (they take fresh pairs; the others finish the partly judged ones). The heads per level, tried only
-    when the first head has nothing, keep pairs nobody left can finish from hiding the level below.
-    Migration 0008 has the same regions in SQL.
+    (they take fresh pairs; the others finish the partly judged ones). Migration 0008 has the same
+    regions in SQL, and there starts the walk over fresh pairs past the dead index entries that
+    PostgreSQL keeps until a vacuum.
     """
     eligible = open_pairs_for(annotator=annotator, now=now, gold=gold)
-    partly_judged = Pair.objects.filter(
-        judgements_done__lt=F("judgements_required"), judgements_done__gt=0, is_gold=gold
-    )
     queue_order = ("-judgements_done", "id")
-    yield eligible.filter(pk__in=partly_judged.order_by(*queue_order).values("id")[:HEAD_SCAN]).order_by(*queue_order)
-    levels = partly_judged.order_by("-judgements_done").values_list("judgements_done", flat=True).distinct()
-    for level in levels:
-        head = partly_judged.filter(judgements_done=level).order_by("id").values("id")[:HEAD_SCAN]
-        yield eligible.filter(pk__in=head).order_by("id")
-    yield eligible.filter(judgements_done=0).order_by("id")
-    yield eligible.order_by(*queue_order)
+    head = (
+        Pair.objects.filter(judgements_done__lt=F("judgements_required"), judgements_done__gt=0, is_gold=gold)
+        .order_by(*queue_order)
+        .values("id")[:HEAD_SCAN]
+    )
+    return (
+        eligible.filter(pk__in=head).order_by(*queue_order),
+        eligible.filter(judgements_done=0).order_by("id"),
+        eligible.order_by(*queue_order),
+    )
 
 
 def _free_slots(pair: Pair, now) -> int:
@@ -329,23 +328,7 @@ def pair_leases_upkeep() -> int:
     for 60 s: 261 judgements/s without this, 310/s with a vacuum every 5 s, which takes milliseconds.
     """
     purged = pair_leases_purge_expired()
-    if connection.vendor == "postgresql":
-        queue_fronts_move()
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM {PairLease._meta.db_table}")
     return purged
-
-
-def queue_fronts_move() -> None:
-    """Set each kind's front to its first unjudged open pair (kept as it is while there is none)."""
-    for gold in (False, True):
-        first = (
-            # The queue index's own predicate and order: the planner walks it from the front.
-            Pair.objects.filter(judgements_done=0, judgements_done__lt=F("judgements_required"), is_gold=gold)
-            .order_by("-judgements_done", "id")
-            .values_list("id", flat=True)
-            .first()
-        )
-        if first is not None:
-            QueueFront.objects.update_or_create(is_gold=gold, defaults={"fresh_from": first})

@@ -138,7 +138,9 @@ def claim_function(slot_check: str = _V4.PICK_SLOT_CHECK) -> str:
     follows a pick (the recount after the lock, the load) is 0004's text.
     """
     declared = _V4.CLAIM.replace(
-        "    _fits boolean;\n", "    _fits boolean;\n    _fresh_from bigint;\n    _region integer;\n", 1
+        "    _fits boolean;\n",
+        "    _fits boolean;\n    _fresh_from bigint;\n    _front_current boolean;\n    _region integer;\n",
+        1,
     )
     loop_start = declared.index("    -- Gold pairs come at the caller's rate")
     after_pick = declared.index("            EXIT WHEN _lease IS NULL;")
@@ -150,14 +152,13 @@ def claim_function(slot_check: str = _V4.PICK_SLOT_CHECK) -> str:
         _region := 0;
         LOOP
         IF _region = 1 THEN
-            SELECT f.fresh_from INTO _fresh_from FROM annotation_queuefront f
-            WHERE f.is_gold = _gold AND f.moved_at > _now - make_interval(secs => {FRONT_SECONDS});
-            IF NOT FOUND THEN
-                _fresh_from := 0;
-                IF pg_try_advisory_xact_lock({_FRONT_LOCK}, _gold::integer) THEN
-                    _fresh_from := mhp_fresh_front_move(_gold, _now);
-                END IF;
+            -- While one claim moves an old front, the others start from it as it is.
+            SELECT f.fresh_from, f.moved_at > _now - make_interval(secs => {FRONT_SECONDS})
+            INTO _fresh_from, _front_current FROM annotation_queuefront f WHERE f.is_gold = _gold;
+            IF NOT coalesce(_front_current, false) AND pg_try_advisory_xact_lock({_FRONT_LOCK}, _gold::integer) THEN
+                _fresh_from := mhp_fresh_front_move(_gold, _now);
             END IF;
+            _fresh_from := coalesce(_fresh_from, 0);
         END IF;
         FOR _attempt IN 1.._max_stale LOOP
             _lease := NULL;

@@ -16,10 +16,10 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from annotation import roles
+from annotation.images.services.pairs import pair_get_or_create
+from annotation.images.services.store import image_store
 from annotation.models import Category, Generator, GeneratorFamily, Image, Prompt
-from annotation.services.images import image_store
-from annotation.services.pairs import pair_get_or_create
-from annotation.services.prompts import prompt_accept, prompt_get_or_create
+from annotation.prompts.services.store import prompt_accept, prompt_get_or_create
 
 PROMPTS_FILE = Path(__file__).resolve().parent / "demo_data" / "prompts.jsonl"
 GENERATORS = (

@@ -1,6 +1,6 @@
-"""Celery tasks of the annotation app; each area keeps its tasks in its own module, imported here for autodiscovery."""
+"""Celery tasks of the annotation app: each area keeps its tasks in its own module, imported here for autodiscovery."""
 
-from annotation.tasks_labeling import lease_table_upkeep
-from annotation.tasks_prompts import prompt_import_job_task
+from annotation.labeling import tasks as labeling_tasks
+from annotation.prompts import tasks as prompts_tasks
 
-__all__ = ["lease_table_upkeep", "prompt_import_job_task"]
+__all__ = ["labeling_tasks", "prompts_tasks"]

@@ -99,7 +99,7 @@ def child_run(file: str) -> None:
     import django
 
     django.setup()
-    from annotation.services.prompt_import import prompts_import
+    from annotation.prompts.services.imports import prompts_import
 
     started = time.perf_counter()
     summary = prompts_import(path=Path(file), source="bench").as_dict()

@@ -5,18 +5,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from annotation import views as annotation_views
+from annotation.urls import api_urlpatterns as annotation_api_urls
+from mhp import views
 
 urlpatterns = [
-    path("", annotation_views.home, name="home"),
-    path("healthz", annotation_views.healthz, name="healthz"),
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/label/", include("annotation.urls_api_labeling")),
-    path("api/prompts/", include("annotation.urls_api_prompts")),
+    path("api/", include(annotation_api_urls)),
     path("api/", include("training.urls")),
     path("datasets/", include("datasets.urls")),
     path("training/", include("training.urls_pages")),

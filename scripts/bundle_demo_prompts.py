@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from annotation.normalize import normalize_prompt  # noqa: E402
+from annotation.prompts.normalize import normalize_prompt  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "diffusiondb_prompts.jsonl"
 TARGET = ROOT / "annotation" / "demo_data" / "prompts.jsonl"

@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 
 from annotation import roles
 from annotation.demo import placeholder_png
+from annotation.images.services.pairs import pair_get_or_create
+from annotation.images.services.store import image_store
 from annotation.models import Generator, GeneratorFamily, Image, Pair, Prompt
-from annotation.services.images import image_store
-from annotation.services.pairs import pair_get_or_create
-from annotation.services.prompts import prompt_get_or_create
+from annotation.prompts.services.store import prompt_get_or_create
 
 _sequence = itertools.count(1)
 

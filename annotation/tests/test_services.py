@@ -1,10 +1,10 @@
 import pytest
 
+from annotation.images.services.pairs import PairRejected, pair_get_or_create
+from annotation.images.services.store import ImageRejected, image_decode
 from annotation.models import PairKind, Prompt
-from annotation.normalize import normalize_prompt
-from annotation.services.images import ImageRejected, image_decode
-from annotation.services.pairs import PairRejected, pair_get_or_create
-from annotation.services.prompts import PromptRejected, prompt_get_or_create
+from annotation.prompts.normalize import normalize_prompt
+from annotation.prompts.services.store import PromptRejected, prompt_get_or_create
 from annotation.tests.factories import make_generator, make_image, make_prompt
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from annotation.models import Category, Generator, GeneratorFamily, Image, Judgement, Pair, Prompt
-from annotation.normalize import normalize_prompt, prompt_hash
+from annotation.prompts.normalize import normalize_prompt, prompt_hash
 
 INSERT_BATCH = 5_000
 SUBJECTS = ("fox", "lighthouse", "teapot", "astronaut", "orchid", "castle", "robot", "whale", "bakery", "violin")

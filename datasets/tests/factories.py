@@ -3,8 +3,8 @@
 import itertools
 
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.images.services.pairs import pair_get_or_create
 from annotation.models import AnnotatorProfile, Category, Judgement, Pair, Prompt
-from annotation.services.pairs import pair_get_or_create
 from annotation.tests.factories import make_generator, make_image, make_prompt, make_user
 
 _durations = itertools.count(1000)

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from annotation.images.services.pair_builder import PairBuildSummary, pairs_build
 from annotation.models import PairKind
-from annotation.services.pair_builder import PairBuildSummary, pairs_build
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotation.services.image_import import ImageImportSummary, images_import
+from annotation.images.services.imports import ImageImportSummary, images_import
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotation.services.prompt_import import ImportFileError, ImportSummary, prompts_import
-from annotation.services.prompt_import_readers import FORMATS
+from annotation.prompts.services.import_readers import FORMATS
+from annotation.prompts.services.imports import ImportFileError, ImportSummary, prompts_import
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotation.services.pair_seed import pairs_seed
+from annotation.images.services.pair_seed import pairs_seed
 
 
 class Command(BaseCommand):

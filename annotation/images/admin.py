@@ -1,0 +1,135 @@
+"""Admin pages for images: upload a zip holding `manifest.jsonl` and its images, then read the import report.
+
+ImageAdmin adds these URLs with `get_urls`; the admin site's `admin_view` wrapper requires an active
+staff user, and each view checks its permission.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.html import format_html
+
+from annotation.images.services.zip_import import MANIFEST_NAME, ZipImportError, image_zip_import_job_run
+from annotation.models import (
+    Generator,
+    Image,
+    ImportJob,
+    ImportKind,
+    Pair,
+)
+from mhp.admin_base import BigTableAdmin
+
+
+class ImageZipForm(forms.Form):
+    file = forms.FileField(
+        label="Zip file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+        help_text=f"{MANIFEST_NAME} at the root of the zip, the images at the paths it names",
+    )
+
+
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, **extra) -> dict:
+    return {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **extra}
+
+
+def image_zip_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("annotation.add_image"):
+        raise PermissionDenied
+    form = ImageZipForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = image_zip_import_job_run(upload=form.cleaned_data["file"], created_by=request.user)
+        except ZipImportError as error:
+            form.add_error("file", str(error))
+        else:
+            # Redirect so that reloading the report does not import the zip again.
+            return redirect("admin:annotation_image_zip_report", job.pk)
+    context = _context(model_admin, request, form=form, manifest_name=MANIFEST_NAME, title="Import images from a zip")
+    return TemplateResponse(request, "labeling/admin_image_zip_upload.html", context)
+
+
+def image_zip_report_view(model_admin: admin.ModelAdmin, request: HttpRequest, job_id: int) -> HttpResponse:
+    if not request.user.has_perm("annotation.view_importjob"):
+        raise PermissionDenied
+    job = get_object_or_404(ImportJob, pk=job_id, kind=ImportKind.IMAGES)
+    summary = job.summary
+    context = _context(
+        model_admin,
+        request,
+        job=job,
+        summary=summary,
+        refused_otherwise=summary["refused"] - summary["duplicates"],
+        refused_unlisted=summary["refused"] - len(summary["refused_lines"]),
+        title=f"Image import {job.pk}: {job.original_name}",
+    )
+    return TemplateResponse(request, "labeling/admin_image_zip_report.html", context)
+
+
+def image_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    wrap = model_admin.admin_site.admin_view
+    return [
+        path(
+            "import-zip/",
+            wrap(lambda request: image_zip_upload_view(model_admin, request)),
+            name="annotation_image_zip_upload",
+        ),
+        path(
+            "import-zip/<int:job_id>/",
+            wrap(lambda request, job_id: image_zip_report_view(model_admin, request, job_id)),
+            name="annotation_image_zip_report",
+        ),
+    ]
+
+
+@admin.register(Generator)
+class GeneratorAdmin(admin.ModelAdmin):
+    list_display = ("name", "family", "version", "created_at")
+    list_filter = ("family",)
+    search_fields = ("name",)
+
+
+def _thumbnail(image: Image, size: int = 96) -> str:
+    source = image.thumbnail or image.file
+    if not source:
+        return "-"
+    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', source.url, size, size)
+
+
+@admin.register(Image)
+class ImageAdmin(BigTableAdmin):
+    list_display = ("id", "preview", "prompt", "generator", "width", "height", "seed")
+    list_filter = (("generator", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("sha256", "prompt__text")
+    raw_id_fields = ("prompt",)
+    readonly_fields = ("preview", "sha256", "width", "height", "created_at")
+    list_select_related = ("prompt", "generator")
+    change_list_template = "labeling/admin_image_change_list.html"
+
+    def get_urls(self):
+        return image_admin_urls(self) + super().get_urls()
+
+    @admin.display(description="preview")
+    def preview(self, image: Image) -> str:
+        return _thumbnail(image)
+
+
+@admin.register(Pair)
+class PairAdmin(BigTableAdmin):
+    list_display = ("id", "first_preview", "second_preview", "prompt", "kind", "judgements_done", "is_gold")
+    list_filter = ("kind", "is_gold")
+    search_fields = ("prompt__text",)
+    raw_id_fields = ("prompt", "image_first", "image_second")
+    readonly_fields = ("judgements_done", "created_at")
+    list_select_related = ("prompt", "image_first", "image_second")
+
+    @admin.display(description="first")
+    def first_preview(self, pair: Pair) -> str:
+        return _thumbnail(pair.image_first, 64)
+
+    @admin.display(description="second")
+    def second_preview(self, pair: Pair) -> str:
+        return _thumbnail(pair.image_second, 64)

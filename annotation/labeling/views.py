@@ -1,0 +1,244 @@
+"""Labeling pages: the labeling form (a plain form post the page's script upgrades to the JSON API), and the
+reviewer pages: quality figures, the disputes list with adjudication and gold answers."""
+
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.dimensions import DIMENSIONS
+from annotation.labeling import queue
+from annotation.labeling import services as review
+from annotation.labeling.selectors import (
+    annotator_counts,
+    disputed_pairs,
+    lease_images,
+    lease_payload,
+    pair_vote_rows,
+    quality_figures,
+)
+from annotation.models import Choice
+
+SKIP_REASONS = (
+    "An image does not load or is broken",
+    "I cannot judge this prompt (language, knowledge)",
+    "Offensive or unsafe content",
+    "The two images are identical",
+)
+_ANSWER_CHOICES = [(answer, answer) for answer in queue.SCREEN_ANSWERS]
+
+
+class JudgementForm(forms.Form):
+    pair_id = forms.IntegerField(widget=forms.HiddenInput)
+    client_token = forms.UUIDField(widget=forms.HiddenInput)
+    duration_ms = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
+    aesthetics = forms.ChoiceField(choices=_ANSWER_CHOICES)
+    detail = forms.ChoiceField(choices=_ANSWER_CHOICES)
+    alignment = forms.ChoiceField(choices=_ANSWER_CHOICES)
+    overall = forms.ChoiceField(choices=_ANSWER_CHOICES)
+
+
+class SkipForm(forms.Form):
+    pair_id = forms.IntegerField()
+    reason = forms.CharField(max_length=200)
+
+
+@login_required
+@permission_required("annotation.label_pairs", raise_exception=True)
+def label_form(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        _label_post(request)
+        return redirect("annotation:label-form")
+    try:
+        lease = queue.pair_claim(annotator=request.user)
+    except queue.LabelingDisabled as error:
+        return render(request, "labeling/disabled.html", {"reason": str(error)}, status=403)
+    context = {
+        "lease": lease,
+        "payload": lease_payload(lease) if lease else None,
+        "images": lease_images(lease) if lease else None,
+        "dimensions": DIMENSIONS,
+        "answers": queue.SCREEN_ANSWERS,
+        "counts": annotator_counts(user=request.user),
+        "client_token": uuid.uuid4(),
+        "skip_reasons": SKIP_REASONS,
+    }
+    return render(request, "labeling/form.html", context)
+
+
+def _label_post(request: HttpRequest) -> None:
+    """The no-script path: one judgement or one skip, then back to the form (post/redirect/get)."""
+    if "reason" in request.POST:
+        form = SkipForm(request.POST)
+        if form.is_valid():
+            _apply(request, lambda: queue.pair_skip(annotator=request.user, **form.cleaned_data), "Skipped.")
+            return
+    else:
+        form = JudgementForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            answers = {dimension.key: data[dimension.key] for dimension in DIMENSIONS}
+            _apply(
+                request,
+                lambda: queue.judgement_submit(
+                    annotator=request.user,
+                    pair_id=data["pair_id"],
+                    answers=answers,
+                    client_token=data["client_token"],
+                    duration_ms=data["duration_ms"],
+                ),
+                "Saved.",
+            )
+            return
+    messages.error(request, "Answer all four rows (left, tie or right) before submitting.")
+
+
+def _apply(request: HttpRequest, action, done_message: str) -> None:
+    try:
+        action()
+    except queue.QueueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done_message)
+
+
+DISPUTES_SHOWN = 50
+
+
+@login_required
+@permission_required("annotation.view_quality", raise_exception=True)
+def quality_page(request: HttpRequest) -> HttpResponse:
+    figures = quality_figures()
+    by_dimension = [
+        (d, figures["dimensions"][d.key], _project_values(figures["dimensions"][d.key])) for d in DIMENSIONS
+    ]
+    context = {
+        "figures": figures,
+        "dimensions": by_dimension,
+        "dimension_chart": bar_chart([(d.key, d.label, values) for d, _, values in by_dimension]),
+        "annotator_chart": bar_chart(
+            [(row["username"], row["username"], _annotator_values(row)) for row in figures["annotators"]]
+        ),
+        "annotator_rows": [
+            {**row, "per_dimension": [(d, row["dimensions"][d.key]) for d in DIMENSIONS]}
+            for row in figures["annotators"]
+        ],
+    }
+    return render(request, "labeling/quality.html", context)
+
+
+def _project_values(fig: dict) -> list[tuple[str, float | None]]:
+    return [
+        ("agreement", fig["percent_agreement"]),
+        ("kappa", fig["fleiss_kappa"]),
+        ("alpha", fig["krippendorff_alpha"]),
+    ]
+
+
+def _annotator_values(row: dict) -> list[tuple[str, float | None]]:
+    """The overall dimension tells a careless annotator apart first: agreement, gold accuracy, ties."""
+    overall = row["dimensions"]["overall"]
+    return [("agreement", overall["agreement"]), ("gold", overall["gold_accuracy"]), ("ties", overall["tie_rate"])]
+
+
+# Horizontal bar chart geometry (viewBox units): labels on the left, one bar per figure, a group per row.
+CHART_WIDTH, LABEL_WIDTH, VALUE_WIDTH = 640, 190, 50
+BAR_HEIGHT, BAR_GAP, GROUP_GAP = 14, 4, 14
+FIGURE_COLOURS = {
+    "agreement": "#3457d5",
+    "kappa": "#0891b2",
+    "alpha": "#7c3aed",
+    "gold": "#16a34a",
+    "ties": "#d97706",
+}
+
+
+def bar_chart(groups: list[tuple[str, str, list[tuple[str, float | None]]]]) -> dict:
+    """Bars for values in [-1, 1] (kappa and alpha go below 0); the axis starts at -1 only when one does."""
+    lower = -1.0 if any(v is not None and v < 0 for _, _, values in groups for _, v in values) else 0.0
+    plot = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+
+    def x_of(value: float) -> float:
+        return round(LABEL_WIDTH + plot * (max(lower, min(1.0, value)) - lower) / (1.0 - lower), 1)
+
+    rows, y = [], GROUP_GAP / 2
+    for key, label, values in groups:
+        bars = [_bar(figure, value, y + i * (BAR_HEIGHT + BAR_GAP), x_of) for i, (figure, value) in enumerate(values)]
+        height = len(values) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
+        rows.append({"key": key, "label": label, "bars": bars, "label_y": y + height / 2 + 4})
+        y += height + GROUP_GAP
+    ticks = {x_of(t): f"{t:g}" for t in (lower, 0.0, 0.5, 1.0)}
+    return {
+        "width": CHART_WIDTH,
+        "height": round(y),
+        "view_height": round(y) + 20,
+        "tick_y": round(y) + 14,
+        "rows": rows,
+        "zero_x": x_of(0.0),
+        "ticks": [{"x": x, "label": text} for x, text in sorted(ticks.items())],
+        "legend": [(figure, FIGURE_COLOURS[figure]) for figure, _ in (groups[0][2] if groups else [])],
+    }
+
+
+def _bar(figure: str, value: float | None, top: float, x_of) -> dict:
+    """One bar from zero to the value (leftwards when negative); a value of None draws only an 'n/a' text."""
+    bar = {"figure": figure, "value": value, "y": top, "height": BAR_HEIGHT, "text_y": top + BAR_HEIGHT - 3}
+    if value is None:
+        return bar | {"text_x": x_of(0.0) + 4}
+    left, right = sorted((x_of(0.0), x_of(value)))
+    return bar | {"x": left, "width": max(right - left, 1.0), "colour": FIGURE_COLOURS[figure], "text_x": right + 4}
+
+
+class AdjudicationForm(forms.Form):
+    pair_id = forms.IntegerField(widget=forms.HiddenInput)
+    action = forms.ChoiceField(choices=[("adjudicate", "adjudicate"), ("gold", "gold")])
+    aesthetics = forms.ChoiceField(choices=Choice.choices)
+    detail = forms.ChoiceField(choices=Choice.choices)
+    alignment = forms.ChoiceField(choices=Choice.choices)
+    overall = forms.ChoiceField(choices=Choice.choices)
+    note = forms.CharField(required=False, max_length=2000)
+
+
+@login_required
+@permission_required("annotation.adjudicate_pairs", raise_exception=True)
+def disputes_page(request: HttpRequest) -> HttpResponse:
+    rows = [
+        {"pair": pair, "votes": pair_vote_rows(pair), "current": _current_answers(pair)}
+        for pair in disputed_pairs(limit=DISPUTES_SHOWN)
+    ]
+    context = {"rows": rows, "dimensions": DIMENSIONS, "choices": Choice.choices}
+    return render(request, "labeling/disputes.html", context)
+
+
+def _current_answers(pair) -> dict[str, str]:
+    """What the form shows checked: the adjudication if any, else the gold answers, else nothing."""
+    adjudication = getattr(pair, "adjudication", None)
+    if adjudication is not None:
+        return {d.key: getattr(adjudication, d.key) for d in DIMENSIONS}
+    return pair.gold_answers or {}
+
+
+@login_required
+@permission_required("annotation.adjudicate_pairs", raise_exception=True)
+@require_POST
+def dispute_post(request: HttpRequest) -> HttpResponse:
+    form = AdjudicationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose first, second or tie on all four dimensions.")
+        return redirect("annotation:label-disputes")
+    data = form.cleaned_data
+    answers = {d.key: data[d.key] for d in DIMENSIONS}
+    try:
+        if data["action"] == "gold":
+            review.pair_gold_set(pair_id=data["pair_id"], answers=answers)
+            messages.success(request, f"Pair {data['pair_id']} is now a gold pair.")
+        else:
+            review.pair_adjudicate(reviewer=request.user, pair_id=data["pair_id"], answers=answers, note=data["note"])
+            messages.success(request, f"Pair {data['pair_id']} adjudicated.")
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect("annotation:label-disputes")

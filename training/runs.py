@@ -12,10 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from datasets.models import DatasetStatus, DatasetVersion, ExportJob
-from mhp.jobs import JobStatus
+from datasets.services.export_jobs import export_job_create, export_job_run
+from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
 from training.liveness import Heartbeat, this_worker, training_run_mark_dead, worker_death
 from training.models import TrainingRun
 
+TRAINING_TASK = "training.tasks.train_run"
 TRAINABLE_FORMATS = ("jsonl", "parquet", "webdataset")
 # The row is written when the run moved on by at least this share of its steps (and always on validation).
 _PROGRESS_STEP = 0.005
@@ -33,8 +35,6 @@ def training_export_dir(*, version: DatasetVersion) -> Path:
     for job in jobs:
         if set(job.formats) & set(TRAINABLE_FORMATS) and Path(job.output_dir).is_dir():
             return Path(job.output_dir)
-    from datasets.services.export_jobs import export_job_create, export_job_run
-
     job = export_job_run(job_id=export_job_create(version=version, formats=["jsonl"], enqueue=False).pk)
     if job.status != JobStatus.SUCCEEDED:
         raise TrainingError(f"exporting {version.name!r} for training failed: {job.error}")
@@ -67,9 +67,7 @@ def training_run_create(
         run.full_clean()
         run.save()
         if enqueue:
-            from training.tasks import train_run
-
-            transaction.on_commit(lambda: train_run.delay(run.pk))
+            job_enqueue(TRAINING_TASK, run.pk)
     return run
 
 
@@ -87,30 +85,45 @@ def training_run_execute(*, run_id: int, progress=None) -> TrainingRun:
     A run found "running" means Celery delivered its task again (acks_late): the worker that had it died, or
     the broker thought so. It is never resumed silently here: `training_run_take_over` marks it failed when
     its worker is dead, and leaves it alone when that worker may still be training it."""
-    from training.trainer.config import TrainConfig
-    from training.trainer.loop import train
-
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update(of=("self",)).select_related("dataset_version").get(pk=run_id)
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status == JobStatus.RUNNING:
             return training_run_take_over(run=run)
-        if run.status != JobStatus.QUEUED:
-            return run
-        _claim(run)
+    worker_host, worker_pid = this_worker()
+    return job_run(
+        TrainingRun.objects.select_related("dataset_version"),
+        run_id,
+        lambda run: _train(run, progress),
+        worker_host=worker_host,
+        worker_pid=worker_pid,
+        heartbeat_at=timezone.now(),
+    )
+
+
+def _train(run: TrainingRun, progress) -> dict:
+    from training.trainer.config import TrainConfig  # torch: GPU workers only
+    from training.trainer.loop import train
+
     resume = bool(run.last_checkpoint)
     if resume and not Path(run.last_checkpoint).is_file():
-        return _finish(run, JobStatus.FAILED, error=f"cannot resume: the last checkpoint {run.last_checkpoint} is gone")
+        raise JobFailed(f"cannot resume: the last checkpoint {run.last_checkpoint} is gone")
     try:
         config = TrainConfig.from_dict(_config_values(run))
         with Heartbeat(run.pk):
             result = train(config, resume=resume, on_progress=_progress_writer(run, progress))
     except (ValueError, OSError, RuntimeError) as error:
         # The last checkpoint (if any) stays in output_dir: Resume continues from it.
-        return _finish(run, JobStatus.FAILED, error=str(error))
-    run.best_checkpoint = str(result.output_dir / "best_model") if result.best_checkpoint else ""
-    run.last_checkpoint, run.checkpoint_step = str(result.last_checkpoint), result.step
-    run.step, run.progress = result.step, min(1.0, result.step / max(1, run.total_steps))
-    return _finish(run, JobStatus.CANCELLED if result.cancelled else JobStatus.SUCCEEDED, metrics=result.metrics)
+        raise JobFailed(str(error)) from error
+    final_val = {"final_val": result.metrics["val"]} if result.metrics and result.metrics.get("val") else {}
+    return {
+        "status": JobStatus.CANCELLED if result.cancelled else JobStatus.SUCCEEDED,
+        "best_checkpoint": str(result.output_dir / "best_model") if result.best_checkpoint else "",
+        "last_checkpoint": str(result.last_checkpoint),
+        "checkpoint_step": result.step,
+        "step": result.step,
+        "progress": min(1.0, result.step / max(1, run.total_steps)),
+        "metrics": {**run.metrics, **final_val},
+    }
 
 
 def training_run_take_over(*, run: TrainingRun) -> TrainingRun:
@@ -137,9 +150,7 @@ def training_run_resume(*, run: TrainingRun, enqueue: bool = True) -> TrainingRu
         run.status, run.error, run.finished_at, run.cancel_requested = JobStatus.QUEUED, "", None, False
         run.save(update_fields=["status", "error", "finished_at", "cancel_requested", "metrics", "step", "progress"])
         if enqueue:
-            from training.tasks import train_run
-
-            transaction.on_commit(lambda: train_run.delay(run.pk))
+            job_enqueue(TRAINING_TASK, run.pk)
     return run
 
 
@@ -152,14 +163,6 @@ def _history_until(metrics: dict, step: int) -> dict:
 
 def training_run_can_resume(run: TrainingRun) -> bool:
     return run.status in (JobStatus.FAILED, JobStatus.CANCELLED) and bool(run.last_checkpoint)
-
-
-def _claim(run: TrainingRun) -> None:
-    """Running under this process, with a first heartbeat (call with the row locked)."""
-    run.worker_host, run.worker_pid = this_worker()
-    run.status, run.started_at, run.error = JobStatus.RUNNING, run.started_at or timezone.now(), ""
-    run.heartbeat_at = timezone.now()
-    run.save(update_fields=["status", "started_at", "error", "worker_host", "worker_pid", "heartbeat_at"])
 
 
 def _config_values(run: TrainingRun) -> dict:
@@ -190,7 +193,7 @@ def _progress_writer(run: TrainingRun, also):
             if metrics.get("val"):
                 history.setdefault("val", []).append({"step": step, **metrics["val"]})
             fields["metrics"] = history
-            for name, value in fields.items():  # _finish saves from this object: keep it current
+            for name, value in fields.items():  # the outcome's metrics start from this object: keep it current
                 setattr(run, name, value)
             mine.update(**fields)
         # Stop after this step (last.pt is written) when cancelled, or when the run is no longer this
@@ -198,21 +201,3 @@ def _progress_writer(run: TrainingRun, also):
         return mine.filter(cancel_requested=False).exists()
 
     return write
-
-
-def _finish(run: TrainingRun, status: str, *, error: str = "", metrics: dict | None = None) -> TrainingRun:
-    """The outcome, unless the row stopped being this worker's run meanwhile (then it is left as it is)."""
-    with transaction.atomic():
-        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if (current.status, current.worker_host, current.worker_pid) != (
-            JobStatus.RUNNING,
-            run.worker_host,
-            run.worker_pid,
-        ):
-            return current
-        run.status, run.error, run.finished_at = status, error, timezone.now()
-        if metrics and metrics.get("val"):
-            run.metrics = {**run.metrics, "final_val": metrics["val"]}
-        fields = ["status", "error", "finished_at", "best_checkpoint", "last_checkpoint", "checkpoint_step"]
-        run.save(update_fields=[*fields, "metrics", "step", "progress"])
-    return run

@@ -4,7 +4,9 @@ never at module level. The reaper needs no GPU: its name keeps it on the default
 from celery import shared_task
 from django.conf import settings
 
+from training.evaluation.jobs import evaluation_run_execute
 from training.liveness import training_runs_reap
+from training.runs import training_run_execute
 from training.scoring import stored_images_score
 
 
@@ -17,8 +19,6 @@ def score_stored_images(*, prompt: str, image_ids: list[int], dimensions: list[s
 
 @shared_task(name="training.tasks.train_run")
 def train_run(run_id: int) -> str:
-    from training.runs import training_run_execute
-
     return training_run_execute(run_id=run_id).status
 
 
@@ -30,6 +30,4 @@ def reap_dead_runs() -> list[str]:
 
 @shared_task(name="training.tasks.evaluate_run")
 def evaluate_run(run_id: int) -> str:
-    from training.evaluation.jobs import evaluation_run_execute
-
     return evaluation_run_execute(run_id=run_id).status

@@ -10,13 +10,15 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from datasets.exporters.webdataset import DEFAULT_SHARD_SIZE, ImageMissing
 from datasets.models import DatasetStatus, DatasetVersion, ExportJob
 from datasets.services.export import ExportError, Progress, dataset_export, formats_parse
-from mhp.jobs import JobStatus
+from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_retry, job_run
 
+EXPORT_TASK = "datasets.export_job"
+# Celery delivers a task again only when the worker running it died: the export then starts afresh.
+_RUNNABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The job row is written when progress moved at least this much, so progress costs nothing noticeable.
 _PROGRESS_STEP = 0.01
 
@@ -39,8 +41,6 @@ def export_job_create(
         raise ExportError(f"dataset version {version.name!r} is {version.status}; only a frozen version is exported")
     if shard_size < 1:
         raise ExportError("shard size must be at least 1")
-    from datasets.tasks import export_job_task  # tasks import services, not the reverse
-
     with transaction.atomic():
         job = ExportJob(
             version=version, formats=formats_parse(formats), config={"shard_size": shard_size}, created_by=created_by
@@ -50,29 +50,34 @@ def export_job_create(
         job.output_dir = str(out_dir or export_dir_default(version=version, job_id=job.pk))
         job.save(update_fields=["output_dir"])
         if enqueue:
-            transaction.on_commit(lambda: export_job_task.delay(job.pk))
+            job_enqueue(EXPORT_TASK, job.pk)
     return job
 
 
 def export_job_run(*, job_id: int, progress: Progress | None = None) -> ExportJob:
     """Run a queued (or interrupted) export; a finished job is returned untouched."""
-    with transaction.atomic():
-        job = ExportJob.objects.select_for_update().select_related("version").get(pk=job_id)
-        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            return job
-        job.status, job.started_at, job.progress, job.error = JobStatus.RUNNING, timezone.now(), 0.0, ""
-        job.save(update_fields=["status", "started_at", "progress", "error"])
-    try:
-        manifest = dataset_export(
-            version=job.version,
-            formats=job.formats,
-            out_dir=Path(job.output_dir),
-            shard_size=job.config.get("shard_size", DEFAULT_SHARD_SIZE),
-            progress=_progress_writer(job.pk, progress),
-        )
-    except (ExportError, ImageMissing, OSError, DatabaseError) as error:
-        return _finish(job, status=JobStatus.FAILED, error=str(error))
-    return _finish(job, status=JobStatus.SUCCEEDED, manifest=manifest)
+
+    def export(job: ExportJob) -> dict:
+        try:
+            manifest = dataset_export(
+                version=job.version,
+                formats=job.formats,
+                out_dir=Path(job.output_dir),
+                shard_size=job.config.get("shard_size", DEFAULT_SHARD_SIZE),
+                progress=_progress_writer(job.pk, progress),
+            )
+        except (ExportError, ImageMissing, OSError, DatabaseError) as error:
+            raise JobFailed(str(error)) from error
+        return {
+            "manifest": manifest,
+            "metrics": {"pairs": manifest["counts"]["pairs"], "files": len(manifest["files"])},
+        }
+
+    return job_run(ExportJob.objects.select_related("version"), job_id, export, from_statuses=_RUNNABLE)
+
+
+def export_job_retry(*, job_id: int) -> ExportJob:
+    return job_retry(ExportJob.objects.all(), job_id, EXPORT_TASK)
 
 
 def _progress_writer(job_id: int, also: Progress | None) -> Progress:
@@ -88,14 +93,3 @@ def _progress_writer(job_id: int, also: Progress | None) -> Progress:
             ExportJob.objects.filter(pk=job_id).update(progress=round(fraction * 0.99, 3))
 
     return write
-
-
-def _finish(job: ExportJob, *, status: str, error: str = "", manifest: dict | None = None) -> ExportJob:
-    job.status, job.error, job.finished_at = status, error, timezone.now()
-    fields = ["status", "error", "finished_at"]
-    if manifest is not None:
-        job.manifest, job.progress = manifest, 1.0
-        job.metrics = {"pairs": manifest["counts"]["pairs"], "files": len(manifest["files"])}
-        fields += ["manifest", "progress", "metrics"]
-    job.save(update_fields=fields)
-    return job

@@ -22,6 +22,7 @@ from datasets import selectors
 from datasets.aggregation import LabelMode, PairLabels, label_class, pair_labels
 from datasets.models import DatasetItem, DatasetStatus, DatasetVersion
 from datasets.splits import UNCATEGORISED, PromptGroup, prompts_split, split_targets
+from mhp.jobs import job_enqueue, unexpected_error_message
 
 # DatasetItem rows per INSERT: large batches, bounded memory.
 WRITE_BATCH = 5_000
@@ -84,17 +85,17 @@ def dataset_version_freeze(*, version_id: int, progress: Progress | None = None)
         version.save(update_fields=["status"])
     try:
         _freeze(version, progress)
-    except (FreezeError, DatabaseError) as error:
-        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetStatus.FAILED, error=str(error))
+    except Exception as error:  # whatever stopped it, the version must not stay "freezing"
+        expected = isinstance(error, FreezeError | DatabaseError)
+        message = str(error) if expected else unexpected_error_message(error)
+        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetStatus.FAILED, error=message)
         raise
     return version
 
 
 def dataset_version_freeze_later(*, version_id: int) -> None:
     """Queue the freeze of a draft version on the default queue once the current transaction commits."""
-    from datasets.tasks import freeze_version_task  # tasks import services, not the reverse
-
-    transaction.on_commit(lambda: freeze_version_task.delay(version_id))
+    job_enqueue("datasets.freeze_version", version_id)
 
 
 def dataset_freeze(

@@ -225,3 +225,28 @@ def test_killed_export_leaves_no_finished_file_and_rerun_completes(tmp_path):
     assert not list(tmp_path.rglob("*.partial"))
     assert manifest["counts"]["pairs"] == 10
     assert len([e for e in manifest["files"] if e["path"].startswith("webdataset/")]) == 10
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_fails_the_job_and_a_retry_after_the_fix_completes(
+    tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datasets.services import export_jobs
+
+    version = _freeze_small()
+
+    def broken(**kwargs):
+        raise ZeroDivisionError("a bug nobody expected")
+
+    monkeypatch.setattr(export_jobs, "dataset_export", broken)
+    job = export_jobs.export_job_create(version=version, formats=["jsonl"], out_dir=tmp_path / "out", enqueue=False)
+    job = export_jobs.export_job_run(job_id=job.pk)
+    assert job.status == JobStatus.FAILED and job.finished_at is not None
+    assert job.error.startswith("unexpected error (ZeroDivisionError: a bug nobody expected)")
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        export_jobs.export_job_retry(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error, job.progress) == (JobStatus.SUCCEEDED, "", 1.0)
+    assert _verify_manifest(tmp_path / "out")["counts"]["pairs"] == job.metrics["pairs"] > 0

@@ -14,18 +14,20 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
 from datasets.models import DatasetStatus, DatasetVersion, EvaluationSet
-from mhp.jobs import JobStatus
+from mhp.jobs import JobFailed, job_enqueue, job_retry, job_run
 from training.baselines.base import Scorer
 from training.baselines.registry import METHODS
 from training.baselines.tables import BENCHMARK_DIMENSION
 from training.evaluation.run import Benchmark, Progress, check_images, evaluate_scorer, prompt_groups
-from training.evaluation.runs import evaluation_run_fail, evaluation_run_finish, evaluation_run_progress
+from training.evaluation.runs import evaluation_run_finish, evaluation_run_progress
 from training.evaluation.sources import EXPORT_PREFIX, evaluation_set_benchmark, export_benchmark
 from training.models import EvaluationRun, TrainingRun
+from training.runs import training_export_dir
+
+EVALUATION_TASK = "training.tasks.evaluate_run"
 
 
 class EvaluationError(ValueError):
@@ -108,9 +110,7 @@ def evaluation_run_create(
         run.full_clean()
         run.save()
         if enqueue:
-            from training.tasks import evaluate_run
-
-            transaction.on_commit(lambda: evaluate_run.delay(run.pk))
+            job_enqueue(EVALUATION_TASK, run.pk)
     return run
 
 
@@ -140,34 +140,36 @@ def _check_weights(method: str, weights: str, options: EvaluationOptions) -> Non
 def evaluation_run_execute(*, run_id: int, progress: Progress | None = None) -> EvaluationRun:
     """Run a queued evaluation (the gpu task's body); a run in any other state is returned as it is, so a
     redelivered task does nothing twice. A failure is recorded on the row with its message."""
-    from training.baselines.registry import load_method
+    from training.baselines.registry import load_method  # torch: GPU workers only
     from training.mps import CheckpointError
 
-    with transaction.atomic():
-        run = EvaluationRun.objects.select_for_update(of=("self",)).select_related("evaluation_set", "dataset_version")
-        run = run.get(pk=run_id)
-        if run.status != JobStatus.QUEUED:
-            return run
-        run.status, run.started_at = JobStatus.RUNNING, timezone.now()
-        run.save(update_fields=["status", "started_at"])
-    options = EvaluationOptions(**{key: run.config.get(key) or value for key, value in _defaults().items()})
-    try:
-        source = _source(run)
-        check_images(source.image_root, prompt_groups(source))  # before a model loads
-        scorer = load_method(
-            run.method,
-            run.checkpoint_path,
-            architecture=options.arch or None,
-            aesthetic_clip=options.aesthetic_clip or None,
-            aesthetic_architecture=options.aesthetic_arch or None,
-            device=options.device or None,
-            batch_size=options.batch_size,
-        )
-        evaluation_run_score(run=run, source=source, scorer=scorer, dimensions=run.config["dimensions"],
-                             progress=progress)  # fmt: skip
-    except (CheckpointError, ValueError, OSError, RuntimeError) as error:
-        evaluation_run_fail(run=run, error=f"{type(error).__name__}: {error}")
-    return run
+    def evaluate(run: EvaluationRun) -> dict:
+        options = EvaluationOptions(**{key: run.config.get(key) or value for key, value in _defaults().items()})
+        try:
+            source = _source(run)
+            check_images(source.image_root, prompt_groups(source))  # before a model loads
+            scorer = load_method(
+                run.method,
+                run.checkpoint_path,
+                architecture=options.arch or None,
+                aesthetic_clip=options.aesthetic_clip or None,
+                aesthetic_architecture=options.aesthetic_arch or None,
+                device=options.device or None,
+                batch_size=options.batch_size,
+            )
+            result = evaluation_run_score(
+                run=run, source=source, scorer=scorer, dimensions=run.config["dimensions"], progress=progress
+            )
+        except (CheckpointError, ValueError, OSError, RuntimeError) as error:
+            raise JobFailed(f"{type(error).__name__}: {error}") from error
+        return {"metrics": result}
+
+    runs = EvaluationRun.objects.select_related("evaluation_set", "dataset_version")
+    return job_run(runs, run_id, evaluate)
+
+
+def evaluation_run_retry(*, run_id: int) -> EvaluationRun:
+    return job_retry(EvaluationRun.objects.all(), run_id, EVALUATION_TASK)
 
 
 def _defaults() -> dict:
@@ -178,8 +180,6 @@ def _source(run: EvaluationRun) -> Benchmark:
     dimensions = run.config["dimensions"]
     if run.evaluation_set is not None:
         return evaluation_set_benchmark(run.evaluation_set.name, dimensions)[0]
-    from training.runs import training_export_dir  # exports the version first when it has no export
-
     export_dir = training_export_dir(version=run.dataset_version)
     source = export_benchmark(f"{EXPORT_PREFIX}{export_dir}", dimensions, images=Path(settings.MEDIA_ROOT))
     source.name = run.config["benchmark"]  # the version's name heads its column in the results tables

@@ -170,3 +170,26 @@ def test_the_evaluate_task_is_routed_to_the_gpu_queue():
 
     assert app.amqp.router.route({}, "training.tasks.evaluate_run")["queue"].name == "gpu"
     assert app.amqp.router.route({}, "training.reap_dead_runs")["queue"].name == "default"
+
+
+def test_an_unexpected_error_fails_the_run_and_a_retry_after_the_fix_completes(
+    weights, imagereward_set, monkeypatch, django_capture_on_commit_callbacks
+):
+    from training.evaluation import jobs
+
+    def broken(run):
+        raise KeyError("a bug nobody expected")
+
+    monkeypatch.setattr(jobs, "_source", broken)
+    run = evaluation_run_create(method="clip", weights=str(weights["clip"]), evaluation_set=imagereward_set,
+                                options=EvaluationOptions(arch=str(weights["arch"])), enqueue=False)  # fmt: skip
+    run = evaluation_run_execute(run_id=run.pk)
+    assert run.status == JobStatus.FAILED and run.finished_at is not None
+    assert run.error.startswith("unexpected error (KeyError: 'a bug nobody expected')")
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):  # Celery is eager here: the task runs on commit
+        jobs.evaluation_run_retry(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.error, run.progress) == (JobStatus.SUCCEEDED, "", 1.0)
+    assert (run.metrics["prompts"], run.metrics["images"]) == (2, 5)

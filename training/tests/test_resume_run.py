@@ -64,3 +64,23 @@ def test_resume_button_needs_the_change_permission_and_a_checkpoint(stopped_run,
     assert "has no checkpoint to resume from" in html and 'id="resume-run"' not in html
     assert TrainingRun.objects.get(pk=fresh.pk).status == JobStatus.CANCELLED
     assert client.get(resume).status_code == 405
+
+
+def test_an_unexpected_error_fails_the_run_and_resume_after_the_fix_completes(tmp_path):
+    export = write_simulated_export(tmp_path / "export", pairs=12, seed=2)
+    options = {"export_dir": str(export), "image_root": str(export), "preset": "tiny", "steps": 4, "batch_size": 4}
+    options |= {"num_workers": 0, "precision": "fp32", "log_tensorboard": False, "val_every": 2, "lr": 1e-3}
+    run = training_run_create(name="broken", version=None, options=options, enqueue=False)
+
+    def bug_after_step_2(step, total, metrics):
+        if step == 3:
+            raise KeyError("a bug nobody expected")
+
+    run = training_run_execute(run_id=run.pk, progress=bug_after_step_2)
+    assert run.status == JobStatus.FAILED and run.finished_at is not None
+    assert run.error.startswith("unexpected error (KeyError: 'a bug nobody expected')")
+    assert run.checkpoint_step == 2
+
+    call_command("train_mps", "--resume", "broken")
+    run.refresh_from_db()
+    assert (run.status, run.error, run.step, run.progress) == (JobStatus.SUCCEEDED, "", 4, 1.0)

@@ -17,14 +17,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from annotation.models import AugmentationJob, Category, Prompt, PromptOrigin, PromptStatus
 from annotation.prompts.llm import ChatAnswer, LLMError, LLMNotConfigured, chat_json, json_object_parse, llm_client
 from annotation.prompts.selectors import category_balance
 from annotation.prompts.services.dedupe import prompt_near_duplicates_mark
 from annotation.prompts.services.store import PromptRejected, prompt_get_or_create
-from mhp.jobs import JobStatus
+from mhp.jobs import JobFailed, job_enqueue, job_retry, job_run
 
 BATCH_SIZE = 20
 # Requests a job may spend beyond the ones its count needs, to make up for duplicates and bad answers.
@@ -35,6 +34,7 @@ EXAMPLE_COUNT = 8
 EXAMPLE_POOL = EXAMPLE_COUNT * 5
 AUGMENTATION_SOURCE = "augmentation"
 MAX_ERROR_NOTES = 20
+AUGMENTATION_TASK = "annotation.augmentation_job"
 # The near-duplicate pass runs after generation: the bar stops here until it is done.
 _GENERATION_SHARE = 0.95
 
@@ -50,12 +50,10 @@ def augmentation_jobs_create(
     plan = [(category, requested_count)] if category is not None else _deficit_plan(requested_count)
     if not plan:
         raise ValidationError("no category has a deficit against its target share")
-    from annotation.prompts.tasks import augmentation_job_task  # tasks import services, not the reverse
-
     with transaction.atomic():
         jobs = [_job_create(target, count, llm_model, created_by) for target, count in plan]
         for job in jobs:
-            transaction.on_commit(lambda job_id=job.pk: augmentation_job_task.delay(job_id))
+            job_enqueue(AUGMENTATION_TASK, job.pk)
     return jobs
 
 
@@ -91,31 +89,26 @@ class _Tally:
 
 def augmentation_job_run(*, job_id: int) -> AugmentationJob:
     """Run a queued job; safe to call twice (a running or finished job is left alone)."""
-    job = _job_start(job_id)
-    if job is None:
-        return AugmentationJob.objects.get(pk=job_id)
+    return job_run(AugmentationJob.objects.select_related("category"), job_id, _augment)
+
+
+def augmentation_job_retry(*, job_id: int) -> AugmentationJob:
+    return job_retry(AugmentationJob.objects.all(), job_id, AUGMENTATION_TASK)
+
+
+def _augment(job: AugmentationJob) -> dict:
     if job.category is None:
-        return _job_finish(job, JobStatus.FAILED, "the job names no category; start it from the augmentation page")
+        raise JobFailed("the job names no category; start it from the augmentation page")
     tally = _Tally()
     try:
         _generate(job, llm_client(), tally)
     except LLMNotConfigured as error:
-        return _job_finish(job, JobStatus.FAILED, str(error))
+        raise JobFailed(str(error)) from error
     except LLMError as error:
         kept = f"; the {tally.kept} prompts stored before stay in the filter queue" if tally.kept else ""
-        return _job_finish(job, JobStatus.FAILED, _error_text(f"LLM request failed: {error}{kept}", tally))
+        raise JobFailed(_error_text(f"LLM request failed: {error}{kept}", tally)) from error
     _near_duplicates_drop(job)
-    return _job_finish(job, JobStatus.SUCCEEDED, _error_text("", tally))
-
-
-def _job_start(job_id: int) -> AugmentationJob | None:
-    with transaction.atomic():
-        job = AugmentationJob.objects.select_for_update(of=("self",)).select_related("category").get(pk=job_id)
-        if job.status != JobStatus.QUEUED:
-            return None
-        job.status, job.started_at = JobStatus.RUNNING, timezone.now()
-        job.save(update_fields=["status", "started_at"])
-    return job
+    return {"error": _error_text("", tally), "metrics": job.metrics}
 
 
 def _generate(job: AugmentationJob, client, tally: _Tally) -> None:
@@ -245,12 +238,3 @@ def _near_duplicates_drop(job: AugmentationJob) -> None:
 
 def _error_text(first: str, tally: _Tally) -> str:
     return "\n".join(filter(None, [first, *tally.notes]))
-
-
-def _job_finish(job: AugmentationJob, status: str, error: str) -> AugmentationJob:
-    fields = {"status": status, "error": error, "finished_at": timezone.now(), "metrics": job.metrics}
-    if status == JobStatus.SUCCEEDED:
-        fields["progress"] = 1.0
-    AugmentationJob.objects.filter(pk=job.pk).update(**fields)
-    job.refresh_from_db()
-    return job

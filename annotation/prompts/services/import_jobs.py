@@ -10,13 +10,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
-from django.utils import timezone
 
 from annotation.models import ImportJob, ImportKind
 from annotation.prompts.services.import_readers import format_for_name
 from annotation.prompts.services.imports import ImportFileError, prompts_import
-from mhp.jobs import JobStatus
+from mhp.jobs import JobFailed, job_enqueue, job_retry, job_run
 
+PROMPT_IMPORT_TASK = "annotation.prompt_import_job"
 # The job row is written at most this often (in rows read), so progress costs nothing noticeable.
 _PROGRESS_STEP = 0.02
 
@@ -26,8 +26,6 @@ def prompt_import_job_create(
 ) -> ImportJob:
     """Store the upload and queue its import; raises ImportFileError when the name gives no known format."""
     file_format = format_for_name(upload.name)
-    from annotation.prompts.tasks import prompt_import_job_task  # tasks import services, not the reverse
-
     with transaction.atomic():
         job = ImportJob(
             kind=ImportKind.PROMPTS,
@@ -38,18 +36,20 @@ def prompt_import_job_create(
         job.upload.save(Path(upload.name).name, upload, save=False)
         job.full_clean()
         job.save()
-        transaction.on_commit(lambda: prompt_import_job_task.delay(job.pk))
+        job_enqueue(PROMPT_IMPORT_TASK, job.pk)
     return job
 
 
 def prompt_import_job_run(*, job_id: int) -> ImportJob:
     """Run a queued prompt import; safe to call twice (a finished or running job is left alone)."""
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
-        if job.status != JobStatus.QUEUED:
-            return job
-        job.status, job.started_at = JobStatus.RUNNING, timezone.now()
-        job.save(update_fields=["status", "started_at"])
+    return job_run(ImportJob.objects.all(), job_id, _import)
+
+
+def prompt_import_job_retry(*, job_id: int) -> ImportJob:
+    return job_retry(ImportJob.objects.filter(kind=ImportKind.PROMPTS), job_id, PROMPT_IMPORT_TASK)
+
+
+def _import(job: ImportJob) -> dict:
     try:
         with _local_path(job.upload) as path:
             summary = prompts_import(
@@ -61,8 +61,8 @@ def prompt_import_job_run(*, job_id: int) -> ImportJob:
                 progress=_progress_writer(job.pk),
             )
     except ImportFileError as error:
-        return _job_finish(job, status=JobStatus.FAILED, error=f"{error}; nothing was imported")
-    return _job_finish(job, status=JobStatus.SUCCEEDED, summary=summary.as_dict())
+        raise JobFailed(f"{error}; nothing was imported") from error
+    return {"summary": summary.as_dict()}
 
 
 def _progress_writer(job_id: int):
@@ -76,15 +76,6 @@ def _progress_writer(job_id: int):
             ImportJob.objects.filter(pk=job_id).update(progress=round(fraction * 0.95, 3))
 
     return write
-
-
-def _job_finish(job: ImportJob, *, status: str, error: str = "", summary: dict | None = None) -> ImportJob:
-    job.status, job.error, job.finished_at = status, error, timezone.now()
-    job.summary = summary or {}
-    if status == JobStatus.SUCCEEDED:
-        job.progress = 1.0
-    job.save(update_fields=["status", "error", "finished_at", "summary", "progress"])
-    return job
 
 
 @contextmanager

@@ -210,3 +210,24 @@ def test_admin_start_page_says_how_to_set_a_key_when_none_is_configured(client, 
     client.force_login(make_user(roles.ADMIN))
     page = client.get(START_URL).content.decode()
     assert "OPENAI_API_KEY" in page and "OPENAI_BASE_URL" in page
+
+
+def test_an_unexpected_error_fails_the_job_and_a_retry_after_the_fix_completes(
+    llm_server, animals, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broken(job):
+        raise ZeroDivisionError("a bug nobody expected")
+
+    monkeypatch.setattr(augmentation, "_near_duplicates_drop", broken)
+    llm_server.answer({"prompts": ["a gecko on a windowpane at night"]})
+    job = augmentation_job_run(job_id=_job(animals, 1).pk)
+    assert job.status == JobStatus.FAILED and job.finished_at is not None
+    assert job.error.startswith("unexpected error (ZeroDivisionError: a bug nobody expected)")
+
+    monkeypatch.undo()
+    llm_server.answer({"prompts": ["a salamander under a mossy stone"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        augmentation.augmentation_job_retry(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error, job.progress) == (JobStatus.SUCCEEDED, "", 1.0)
+    assert Prompt.objects.filter(augmentation_job=job).count() == 2

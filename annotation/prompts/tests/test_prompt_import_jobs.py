@@ -81,3 +81,26 @@ def test_staff_without_import_permission_gets_403(client):
     user.save()
     client.force_login(user)
     assert client.get(reverse(UPLOAD_URL)).status_code == 403
+
+
+def test_an_unexpected_error_fails_the_job_and_a_retry_after_the_fix_completes(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from annotation.prompts.services import import_jobs
+
+    def broken(**kwargs):
+        raise KeyError("a bug nobody expected")
+
+    monkeypatch.setattr(import_jobs, "prompts_import", broken)
+    job = import_jobs.prompt_import_job_create(upload=_upload("a.txt", b"a quiet harbour at night\n"), created_by=None)
+    job = import_jobs.prompt_import_job_run(job_id=job.pk)
+    assert job.status == JobStatus.FAILED and job.finished_at is not None
+    assert job.error.startswith("unexpected error (KeyError: 'a bug nobody expected')")
+    assert Prompt.objects.count() == 0
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_jobs.prompt_import_job_retry(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error, job.progress, job.summary["imported"]) == (JobStatus.SUCCEEDED, "", 1.0, 1)
+    assert Prompt.objects.get().text == "a quiet harbour at night"

@@ -1,16 +1,15 @@
 """Admin pages for images: upload a zip holding `manifest.jsonl` and its images, then read the import report.
 
 ImageAdmin adds these URLs with `get_urls`; the admin site's `admin_view` wrapper requires an active
-staff user, and each view checks its permission.
+staff user, and `admin_page` checks each page's permission.
 """
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils.html import format_html
 
 from annotation.images.services.zip_import import MANIFEST_NAME, ZipImportError, image_zip_import_job_run
@@ -21,7 +20,7 @@ from annotation.models import (
     ImportKind,
     Pair,
 )
-from mhp.admin_base import BigTableAdmin
+from mhp.admin_base import BigTableAdmin, admin_context, admin_page
 
 
 class ImageZipForm(forms.Form):
@@ -32,13 +31,7 @@ class ImageZipForm(forms.Form):
     )
 
 
-def _context(model_admin: admin.ModelAdmin, request: HttpRequest, **extra) -> dict:
-    return {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **extra}
-
-
 def image_zip_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("annotation.add_image"):
-        raise PermissionDenied
     form = ImageZipForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -48,16 +41,16 @@ def image_zip_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -
         else:
             # Redirect so that reloading the report does not import the zip again.
             return redirect("admin:annotation_image_zip_report", job.pk)
-    context = _context(model_admin, request, form=form, manifest_name=MANIFEST_NAME, title="Import images from a zip")
+    context = admin_context(
+        model_admin, request, form=form, manifest_name=MANIFEST_NAME, title="Import images from a zip"
+    )
     return TemplateResponse(request, "labeling/admin_image_zip_upload.html", context)
 
 
 def image_zip_report_view(model_admin: admin.ModelAdmin, request: HttpRequest, job_id: int) -> HttpResponse:
-    if not request.user.has_perm("annotation.view_importjob"):
-        raise PermissionDenied
     job = get_object_or_404(ImportJob, pk=job_id, kind=ImportKind.IMAGES)
     summary = job.summary
-    context = _context(
+    context = admin_context(
         model_admin,
         request,
         job=job,
@@ -70,17 +63,20 @@ def image_zip_report_view(model_admin: admin.ModelAdmin, request: HttpRequest, j
 
 
 def image_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
-    wrap = model_admin.admin_site.admin_view
     return [
-        path(
+        admin_page(
+            model_admin,
             "import-zip/",
-            wrap(lambda request: image_zip_upload_view(model_admin, request)),
+            image_zip_upload_view,
             name="annotation_image_zip_upload",
+            permission="annotation.add_image",
         ),
-        path(
+        admin_page(
+            model_admin,
             "import-zip/<int:job_id>/",
-            wrap(lambda request, job_id: image_zip_report_view(model_admin, request, job_id)),
+            image_zip_report_view,
             name="annotation_image_zip_report",
+            permission="annotation.view_importjob",
         ),
     ]
 

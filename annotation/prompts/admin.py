@@ -1,18 +1,18 @@
 """Admin pages of the prompt pipeline: prompt imports, near-duplicate groups, category balance, augmentation.
 
 The model admins in annotation/admin.py add these URLs with `get_urls`; the admin site's own
-`admin_view` wrapper requires an active staff user, and each view checks its permission.
+`admin_view` wrapper requires an active staff user, and `admin_page` checks each page's permission.
 """
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 
 from annotation.images.services.pair_builder import pairs_build
 from annotation.models import (
@@ -29,7 +29,7 @@ from annotation.prompts.selectors import augmentation_jobs_list, category_balanc
 from annotation.prompts.services.augmentation import MAX_REQUESTED_COUNT, augmentation_jobs_create
 from annotation.prompts.services.import_jobs import prompt_import_job_create
 from annotation.prompts.services.imports import ImportFileError
-from mhp.admin_base import JOB_FIELDS, BigTableAdmin
+from mhp.admin_base import JOB_FIELDS, BigTableAdmin, admin_context, admin_page
 from mhp.jobs import FINISHED_STATUSES
 
 GROUPS_PER_PAGE = 25
@@ -43,13 +43,7 @@ class PromptImportForm(forms.Form):
     )
 
 
-def _context(model_admin: admin.ModelAdmin, request: HttpRequest, **extra) -> dict:
-    return {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **extra}
-
-
 def prompt_import_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("annotation.add_importjob"):
-        raise PermissionDenied
     form = PromptImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         category = form.cleaned_data["category"]
@@ -64,15 +58,13 @@ def prompt_import_upload_view(model_admin: admin.ModelAdmin, request: HttpReques
             form.add_error("file", str(error))
         else:
             return redirect("admin:annotation_importjob_prompt_progress", job.pk)
-    context = _context(model_admin, request, form=form, title="Import prompts")
+    context = admin_context(model_admin, request, form=form, title="Import prompts")
     return TemplateResponse(request, "prompts/admin_import_upload.html", context)
 
 
 def prompt_import_progress_view(model_admin: admin.ModelAdmin, request: HttpRequest, job_id: int) -> HttpResponse:
-    if not request.user.has_perm("annotation.view_importjob"):
-        raise PermissionDenied
     job = get_object_or_404(ImportJob, pk=job_id, kind=ImportKind.PROMPTS)
-    context = _context(
+    context = admin_context(
         model_admin,
         request,
         job=job,
@@ -84,36 +76,38 @@ def prompt_import_progress_view(model_admin: admin.ModelAdmin, request: HttpRequ
 
 
 def near_duplicate_groups_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("annotation.view_prompt"):
-        raise PermissionDenied
     page = Paginator(near_duplicate_groups_list(), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
-    context = _context(model_admin, request, page=page, title="Near-duplicate prompt groups")
+    context = admin_context(model_admin, request, page=page, title="Near-duplicate prompt groups")
     return TemplateResponse(request, "prompts/admin_near_duplicate_groups.html", context)
 
 
 def import_job_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
-    wrap = model_admin.admin_site.admin_view
     return [
-        path(
+        admin_page(
+            model_admin,
             "upload-prompts/",
-            wrap(lambda request: prompt_import_upload_view(model_admin, request)),
+            prompt_import_upload_view,
             name="annotation_importjob_prompt_upload",
+            permission="annotation.add_importjob",
         ),
-        path(
+        admin_page(
+            model_admin,
             "<int:job_id>/prompt-progress/",
-            wrap(lambda request, job_id: prompt_import_progress_view(model_admin, request, job_id)),
+            prompt_import_progress_view,
             name="annotation_importjob_prompt_progress",
+            permission="annotation.view_importjob",
         ),
     ]
 
 
 def prompt_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
-    wrap = model_admin.admin_site.admin_view
     return [
-        path(
+        admin_page(
+            model_admin,
             "near-duplicates/",
-            wrap(lambda request: near_duplicate_groups_view(model_admin, request)),
+            near_duplicate_groups_view,
             name="annotation_prompt_near_duplicates",
+            permission="annotation.view_prompt",
         )
     ]
 
@@ -134,8 +128,6 @@ class AugmentationStartForm(forms.Form):
 
 
 def augmentation_start_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("annotation.add_augmentationjob"):
-        raise PermissionDenied
     form = AugmentationStartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -151,7 +143,7 @@ def augmentation_start_view(model_admin: admin.ModelAdmin, request: HttpRequest)
         else:
             messages.success(request, f"{len(jobs)} augmentation job(s) queued.")
             return redirect("admin:annotation_augmentationjob_changelist")
-    context = _context(
+    context = admin_context(
         model_admin,
         request,
         form=form,
@@ -164,11 +156,9 @@ def augmentation_start_view(model_admin: admin.ModelAdmin, request: HttpRequest)
 
 
 def balance_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("annotation.view_prompt"):
-        raise PermissionDenied
     balance = category_balance()
     scale = max([1, *(max(row.accepted, row.target_count) for row in balance.rows)])
-    context = _context(
+    context = admin_context(
         model_admin,
         request,
         balance=balance,
@@ -186,20 +176,26 @@ def balance_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRes
 
 
 def augmentation_job_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
-    wrap = model_admin.admin_site.admin_view
     return [
-        path(
+        admin_page(
+            model_admin,
             "start/",
-            wrap(lambda request: augmentation_start_view(model_admin, request)),
+            augmentation_start_view,
             name="annotation_augmentationjob_start",
+            permission="annotation.add_augmentationjob",
         )
     ]
 
 
 def category_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
-    wrap = model_admin.admin_site.admin_view
     return [
-        path("balance/", wrap(lambda request: balance_view(model_admin, request)), name="annotation_category_balance")
+        admin_page(
+            model_admin,
+            "balance/",
+            balance_view,
+            name="annotation_category_balance",
+            permission="annotation.view_prompt",
+        )
     ]
 
 

@@ -1,10 +1,11 @@
 """DRF API of the labeling queue: thin doors onto annotation.labeling.queue."""
 
+import logging
 import uuid
 
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -15,6 +16,9 @@ from annotation.auth_backend import LABEL_PERMISSION
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.labeling import queue
 from annotation.labeling.selectors import annotator_counts, lease_payload, quality_figures
+from mhp.inputs import JSONParser, api_id, is_id
+
+logger = logging.getLogger(__name__)
 
 
 class CanLabel(BasePermission):
@@ -40,7 +44,7 @@ class LeasedPairOut(serializers.Serializer):
 
 class NextIn(serializers.Serializer):
     exclude = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=api_id(),
         required=False,
         default=list,
         max_length=10,
@@ -58,7 +62,7 @@ class AnswersIn(serializers.Serializer):
 
 
 class SubmitIn(serializers.Serializer):
-    pair_id = serializers.IntegerField()
+    pair_id = api_id()
     answers = AnswersIn()
     client_token = serializers.UUIDField(help_text="Made by the client once per submission; a retry reuses it.")
     duration_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False)
@@ -77,10 +81,22 @@ class JudgementOut(serializers.Serializer):
     next = LeasedPairOut(
         required=False, allow_null=True, help_text="When `next` was asked: the pair claimed, or null if none."
     )
+    next_error = serializers.CharField(
+        required=False,
+        help_text="When `next` was asked and the claim failed after the judgement was stored: why; call `next/`.",
+    )
+
+
+class RefusalOut(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(
+        choices=["already_judged", "pair_full", "lease_missing", "labeling_disabled", "refused"]
+    )
+    judgement = JudgementOut(required=False, help_text="With already_judged: the judgement that stands.")
 
 
 class PairIn(serializers.Serializer):
-    pair_id = serializers.IntegerField()
+    pair_id = api_id()
 
 
 class SkipIn(PairIn):
@@ -135,11 +151,22 @@ class QualityOut(serializers.Serializer):
     annotators = AnnotatorFiguresOut(many=True)
 
 
+# Each refusal's status and the `code` a client can branch on.
+_REFUSALS = (
+    (queue.AlreadyJudged, status.HTTP_409_CONFLICT, "already_judged"),
+    (queue.PairFull, status.HTTP_409_CONFLICT, "pair_full"),
+    (queue.LeaseMissing, status.HTTP_409_CONFLICT, "lease_missing"),
+    (queue.LabelingDisabled, status.HTTP_403_FORBIDDEN, "labeling_disabled"),
+    (queue.QueueError, status.HTTP_400_BAD_REQUEST, "refused"),
+)
+
+
 def _refused(error: queue.QueueError) -> Response:
-    code = status.HTTP_409_CONFLICT if isinstance(error, queue.PairFull | queue.LeaseMissing) else 400
-    if isinstance(error, queue.LabelingDisabled):
-        code = status.HTTP_403_FORBIDDEN
-    return Response({"detail": str(error)}, status=code)
+    code, name = next((code, name) for kind, code, name in _REFUSALS if isinstance(error, kind))
+    body = {"detail": str(error), "code": name}
+    if isinstance(error, queue.AlreadyJudged):
+        body["judgement"] = _judgement_body(error.judgement, created=False)
+    return Response(body, status=code)
 
 
 class NextPairView(APIView):
@@ -164,12 +191,25 @@ class NextPairView(APIView):
         return Response(lease_payload(lease))
 
 
+SUBMIT_STATUSES = """201: stored. 200: a retry of a stored submission (same client_token): the stored judgement,
+nothing new stored. 409 `already_judged`: you judged this pair before under another client_token; your first
+answer stands (returned under `judgement`), this one is not stored. 409 `pair_full` / `lease_missing`: the
+pair took all its judgements, or is not leased to you (released, expired and given away). 403
+`labeling_disabled`. 400: malformed input. With `next`, a failure to claim the next pair never hides a stored
+judgement: it answers 201/200 with `next_error` set."""
+
+
 class SubmitView(APIView):
     permission_classes = [CanLabel]
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
 
-    @extend_schema(request=SubmitIn, responses={201: JudgementOut, 200: JudgementOut}, summary="Submit a judgement")
+    @extend_schema(
+        request=SubmitIn,
+        responses={201: JudgementOut, 200: JudgementOut, 409: RefusalOut, 403: RefusalOut, 400: RefusalOut},
+        summary="Submit a judgement",
+        description=SUBMIT_STATUSES,
+    )
     def post(self, request: Request) -> Response:
         data = _submit_in(request.data) or _valid(SubmitIn, request)
         claim_next = data.pop("next", None)
@@ -177,26 +217,34 @@ class SubmitView(APIView):
             judgement, created = queue.judgement_submit(annotator=request.user, **data)
         except queue.QueueError as error:
             return _refused(error)
-        body = {  # JudgementOut
-            "id": judgement.pk,
-            "pair_id": judgement.pair_id,
-            "client_token": str(judgement.client_token),
-            "left_side": judgement.left_side,
-            "created": created,
-        }
+        body = _judgement_body(judgement, created=created)
         if claim_next is not None:
-            body["next"] = _next_payload(request.user, claim_next["exclude"])
+            body |= _next_payload(request.user, claim_next["exclude"])
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-def _next_payload(annotator, exclude: list[int]) -> dict | None:
-    """The pair claimed after a submission, or None; a refusal here (say labeling was just disabled)
-    leaves the stored judgement as it is, and the client's own `next/` call then gets the reason."""
+def _judgement_body(judgement, *, created: bool) -> dict:  # JudgementOut
+    return {
+        "id": judgement.pk,
+        "pair_id": judgement.pair_id,
+        "client_token": str(judgement.client_token),
+        "left_side": judgement.left_side,
+        "created": created,
+    }
+
+
+def _next_payload(annotator, exclude: list[int]) -> dict:
+    """`next`: the pair claimed after a submission, or None. A refusal or a database failure here (say
+    labeling was just disabled, or the connection dropped) never hides the stored judgement: it is
+    named in `next_error`, and the client's own `next/` call then gets the reason."""
     try:
         lease = queue.pair_claim(annotator=annotator, exclude_pair_ids=tuple(exclude))
-    except queue.QueueError:
-        return None
-    return lease_payload(lease) if lease is not None else None
+    except queue.QueueError as error:
+        return {"next": None, "next_error": str(error)}
+    except DatabaseError:
+        logger.exception("claiming the next pair after a stored judgement failed")
+        return {"next": None, "next_error": "the next pair could not be claimed; ask for it again"}
+    return {"next": lease_payload(lease) if lease is not None else None}
 
 
 class ReleaseView(APIView):
@@ -247,7 +295,7 @@ def _next_in(data) -> dict | None:
     if not isinstance(data, dict) or not set(data) <= {"exclude"}:
         return None
     exclude = data.get("exclude", [])
-    if type(exclude) is not list or len(exclude) > 10 or not all(_is_int(item) for item in exclude):
+    if type(exclude) is not list or len(exclude) > 10 or not all(is_id(item) for item in exclude):
         return None
     return {"exclude": exclude}
 
@@ -265,7 +313,7 @@ def _submit_in(data) -> dict | None:
     if not isinstance(data, dict) or not {"pair_id", "answers", "client_token"} <= set(data) <= _SUBMIT_KEYS:
         return None
     answers, token = data["answers"], data["client_token"]
-    if not _is_int(data["pair_id"]) or type(answers) is not dict or set(answers) != _DIMENSIONS:
+    if not is_id(data["pair_id"]) or type(answers) is not dict or set(answers) != _DIMENSIONS:
         return None
     if not all(type(value) is str and value in _SCREEN_ANSWERS for value in answers.values()):
         return None

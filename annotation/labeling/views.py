@@ -22,6 +22,7 @@ from annotation.labeling.selectors import (
     quality_figures,
 )
 from annotation.models import Choice
+from mhp.inputs import INT_MAX, form_id
 
 SKIP_REASONS = (
     "An image does not load or is broken",
@@ -33,9 +34,9 @@ _ANSWER_CHOICES = [(answer, answer) for answer in queue.SCREEN_ANSWERS]
 
 
 class JudgementForm(forms.Form):
-    pair_id = forms.IntegerField(widget=forms.HiddenInput)
+    pair_id = form_id(widget=forms.HiddenInput)
     client_token = forms.UUIDField(widget=forms.HiddenInput)
-    duration_ms = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
+    duration_ms = forms.IntegerField(min_value=0, max_value=INT_MAX, required=False, widget=forms.HiddenInput)
     aesthetics = forms.ChoiceField(choices=_ANSWER_CHOICES)
     detail = forms.ChoiceField(choices=_ANSWER_CHOICES)
     alignment = forms.ChoiceField(choices=_ANSWER_CHOICES)
@@ -43,7 +44,7 @@ class JudgementForm(forms.Form):
 
 
 class SkipForm(forms.Form):
-    pair_id = forms.IntegerField()
+    pair_id = form_id()
     reason = forms.CharField(max_length=200)
 
 

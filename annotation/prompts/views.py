@@ -12,12 +12,13 @@ from annotation.models import Category, RejectionReason, ReviewDecision
 from annotation.prompts.selectors import prompt_disagreements_list
 from annotation.prompts.services.disagreements import prompt_disagreement_resolve
 from annotation.prompts.services.filter import ReviewInput, prompt_lease_claim, prompt_review_submit
+from mhp.inputs import form_id
 
 DISAGREEMENTS_PER_PAGE = 50
 
 
 class PromptReviewForm(forms.Form):
-    prompt_id = forms.IntegerField(widget=forms.HiddenInput)
+    prompt_id = form_id(widget=forms.HiddenInput)
     decision = forms.ChoiceField(choices=ReviewDecision.choices)
     reasons = forms.MultipleChoiceField(choices=RejectionReason.choices, required=False)
     comment = forms.CharField(required=False, max_length=2000)

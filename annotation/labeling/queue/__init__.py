@@ -25,10 +25,10 @@ from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.labeling.queue import postgres, sql
-from annotation.labeling.queue.errors import LabelingDisabled, LeaseMissing, PairFull, QueueError
+from annotation.labeling.queue.errors import AlreadyJudged, LabelingDisabled, LeaseMissing, PairFull, QueueError
 from annotation.models import AnnotatorProfile, Choice, Judgement, Pair, PairLease, PairSkip, Side
 
-__all__ = ["LabelingDisabled", "LeaseMissing", "PairFull", "QueueError"]
+__all__ = ["AlreadyJudged", "LabelingDisabled", "LeaseMissing", "PairFull", "QueueError"]
 
 # An annotator holds at most this many leases: the pair on screen and the one preloaded behind it.
 MAX_HELD_LEASES = 2
@@ -107,7 +107,8 @@ def pair_claim(
                 return lease
         if len(held) >= MAX_HELD_LEASES:
             return None
-        pair = _lock_next_pair(annotator=annotator, now=now, want_gold=rng.random() < settings.GOLD_PAIR_RATE)
+        want_gold = rng.random() < settings.GOLD_PAIR_RATE
+        pair = _lock_next_pair(annotator=annotator, now=now, want_gold=want_gold, exclude=exclude_pair_ids)
         if pair is None:
             return None
         lease = PairLease.objects.create(
@@ -119,10 +120,10 @@ def pair_claim(
     return _leases_of(annotator, now).get(pk=lease.pk)
 
 
-def _lock_next_pair(*, annotator: AbstractBaseUser, now, want_gold: bool) -> Pair | None:
+def _lock_next_pair(*, annotator: AbstractBaseUser, now, want_gold: bool, exclude: tuple[int, ...]) -> Pair | None:
     # Gold pairs come at the configured rate; either kind falls back to the other when it runs out.
     for gold in (want_gold, not want_gold):
-        pair = _lock_candidate(annotator=annotator, now=now, gold=gold)
+        pair = _lock_candidate(annotator=annotator, now=now, gold=gold, exclude=exclude)
         if pair is not None:
             return pair
     return None
@@ -149,14 +150,15 @@ def open_pairs_for(*, annotator: AbstractBaseUser, now, gold: bool | None = None
     )
 
 
-def _lock_candidate(*, annotator: AbstractBaseUser, now, gold: bool) -> Pair | None:
+def _lock_candidate(*, annotator: AbstractBaseUser, now, gold: bool, exclude: tuple[int, ...]) -> Pair | None:
     """Lock the first eligible pair of the first region that has one, re-checking its free slots under the lock.
 
     The candidate query's snapshot predates the lock: a lease committed by someone who held the
     row lock a moment earlier is invisible to it. A fresh count after locking sees it; a pair that
-    turns out full stays locked until commit (harmless) and is stepped over.
+    turns out full stays locked until commit (harmless) and is stepped over. The pairs the client shows
+    (`exclude`) are never picked, even when its lease on one of them ran out meanwhile.
     """
-    stepped_over: list[int] = []
+    stepped_over = list(exclude)
     for region in _candidate_regions(annotator=annotator, now=now, gold=gold):
         for _ in range(_MAX_STALE_CANDIDATES):
             candidates = region.exclude(pk__in=stepped_over).select_for_update(skip_locked=True, of=("self",))
@@ -174,8 +176,8 @@ def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> tuple
 
     An annotator's own judged pairs stay open until others judge them and sit at the head of the
     queue: bounding the walk there keeps a claim's cost flat for one who labels alone or runs ahead
-    (they take fresh pairs; the others finish the partly judged ones). Migration 0008 has the same
-    regions in SQL, and there starts the walk over fresh pairs past the dead index entries that
+    (they take fresh pairs; the others finish the partly judged ones). `sql/pair_claim.sql` has the
+    same regions, and there starts the walk over fresh pairs past the dead index entries that
     PostgreSQL keeps until a vacuum.
     """
     eligible = open_pairs_for(annotator=annotator, now=now, gold=gold)
@@ -207,7 +209,8 @@ def judgement_submit(
     client_token: uuid.UUID,
     duration_ms: int | None = None,
 ) -> tuple[Judgement, bool]:
-    """Store the annotator's judgement of a leased pair; a retry with the same token returns the stored one.
+    """Store the annotator's judgement of a leased pair; a retry with the same token returns the stored one,
+    a new submission for a pair they judged already raises AlreadyJudged (with the stored one).
 
     `answers` maps each dimension to left/tie/right as seen on screen; the lease knows which image
     was on the left and the judgement is stored relative to the pair's canonical order.
@@ -231,12 +234,12 @@ def judgement_submit(
         if pair is None:
             raise LeaseMissing("this pair is not leased to you (it may have been released or judged)")
         # Checked again under the row lock: a concurrent retry of this very submission may have won.
-        existing = (
-            _judgement_by_token(annotator, client_token)
-            or Judgement.objects.filter(pair=pair, annotator=annotator).first()
-        )
+        existing = _judgement_by_token(annotator, client_token)
         if existing is not None:
             return existing, False
+        earlier = Judgement.objects.filter(pair=pair, annotator=annotator).first()
+        if earlier is not None:
+            raise AlreadyJudged(earlier)
         lease = PairLease.objects.filter(pair=pair, annotator=annotator).first()
         if lease is None:
             raise LeaseMissing("this pair is not leased to you (it may have been released or judged)")

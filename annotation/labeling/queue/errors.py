@@ -15,3 +15,12 @@ class LeaseMissing(QueueError):
 
 class PairFull(QueueError):
     pass
+
+
+class AlreadyJudged(QueueError):
+    """A new submission (another client token) for a pair this annotator judged already: the stored
+    judgement stands and is carried here, the new answer is not stored."""
+
+    def __init__(self, judgement):
+        super().__init__("you judged this pair already; your first answer stands")
+        self.judgement = judgement

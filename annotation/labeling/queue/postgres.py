@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 
 from annotation.dimensions import DIMENSION_KEYS
-from annotation.labeling.queue.errors import LabelingDisabled, LeaseMissing, PairFull, QueueError
+from annotation.labeling.queue.errors import AlreadyJudged, LabelingDisabled, LeaseMissing, PairFull, QueueError
 from annotation.models import AnnotatorProfile, Image, Judgement, Pair, PairLease, Prompt
 
 _CLAIM_SQL = "SELECT * FROM mhp_pair_claim(%s, %s::bigint[], %s, %s, %s, %s, %s, %s, %s)"
@@ -112,8 +112,11 @@ def submit(
         cursor.execute(_SUBMIT_SQL, params)
         status, judgement_id, left_side, stored_duration = cursor.fetchone()
     if status == "existing":
-        # A retry of this very submission, or a second answer to a pair they judged: the stored one.
-        return _existing(annotator, client_token, pair_id), False
+        # A retry of this very submission (returned as stored), or a new answer to a pair they judged.
+        judgement = _existing(annotator, client_token, pair_id)
+        if judgement.client_token != client_token:
+            raise AlreadyJudged(judgement)
+        return judgement, False
     if status != "stored":
         error, message = _SUBMIT_REFUSALS[status]
         raise error(message)

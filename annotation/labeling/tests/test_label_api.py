@@ -132,3 +132,74 @@ def test_openapi_schema_lists_the_labeling_endpoints(client):
     schema = client.get(reverse("api-schema")).content.decode()
     for path in ("/api/label/next/", "/api/label/submit/", "/api/label/release/", "/api/label/skip/", "/api/label/me/"):
         assert path in schema
+
+
+def _submit(client, pair_id, token=None, **extra):
+    body = {"pair_id": pair_id, "answers": ANSWERS_LEFT, "client_token": str(token or uuid.uuid4()), **extra}
+    return client.post(reverse("label-api:submit"), body, format="json")
+
+
+def test_a_second_answer_under_a_new_token_is_409_with_the_stored_judgement(api):
+    (pair,) = make_pairs(1)
+    _next(api)
+    first = _submit(api, pair.pk)
+    again = _submit(api, pair.pk)
+    assert (first.status_code, again.status_code) == (201, 409)
+    assert again.json()["code"] == "already_judged" and again.json()["judgement"]["id"] == first.json()["id"]
+    assert Judgement.objects.count() == 1
+
+
+def test_a_failed_claim_after_a_stored_judgement_is_named_not_a_500(api, monkeypatch):
+    from django.db import OperationalError
+
+    from annotation.labeling import queue
+
+    first, second = make_pairs(2)
+    _next(api)
+
+    def connection_lost(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(queue, "pair_claim", connection_lost)
+    response = _submit(api, first.pk, next={"exclude": []})
+    assert response.status_code == 201 and response.json()["next"] is None
+    assert "ask for it again" in response.json()["next_error"]
+    assert Judgement.objects.get().pair_id == first.pk
+
+
+ID_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("label-api:submit", {"pair_id": ID_MAX + 1, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4())}),
+        ("label-api:submit", {"pair_id": 0, "answers": ANSWERS_LEFT, "client_token": str(uuid.uuid4())}),
+        ("label-api:next", {"exclude": [ID_MAX + 1]}),
+        ("label-api:release", {"pair_id": ID_MAX + 1}),
+        ("label-api:skip", {"pair_id": ID_MAX + 1, "reason": "x"}),
+        ("label-api:skip", {"pair_id": 1, "reason": "a\x00b"}),
+    ],
+)
+def test_out_of_range_ids_and_nul_are_400_and_change_nothing(api, url, body):
+    make_pairs(1)
+    response = api.post(reverse(url), body, format="json")
+    assert response.status_code == 400, response.content
+    assert not PairLease.objects.exists() and not Judgement.objects.exists() and not PairSkip.objects.exists()
+
+
+def test_deeply_nested_json_is_400(api):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = api.post(reverse("label-api:next"), deep, content_type="application/json")
+    assert response.status_code == 400 and "nested deeper" in response.json()["detail"]
+
+
+def test_the_plain_form_refuses_out_of_range_numbers_without_a_500(client):
+    (pair,) = make_pairs(1)
+    client.force_login(make_user(roles.ANNOTATOR))
+    client.get(reverse("annotation:label-form"))
+    form = {"client_token": str(uuid.uuid4()), **ANSWERS_LEFT}
+    for bad in ({"pair_id": ID_MAX + 1}, {"pair_id": pair.pk, "duration_ms": 2**31}):
+        response = client.post(reverse("annotation:label-form"), {**form, **bad}, follow=True)
+        assert response.status_code == 200 and "Answer all four rows" in response.content.decode()
+    assert not Judgement.objects.exists()

@@ -219,3 +219,24 @@ def test_purge_deletes_only_expired_leases(annotators):
     PairLease.objects.filter(pk=gone.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert queue.pair_leases_purge_expired() == 1
     assert list(PairLease.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+def test_a_new_submission_for_a_pair_judged_before_is_refused_with_the_first_judgement(annotators):
+    # The page can show a pair twice (a lease ran out while it was on screen): the second answer, under
+    # another token, must not pass for a saved one.
+    make_pairs(2)
+    lease = queue.pair_claim(annotator=annotators[0])
+    first, _ = _judge(annotators[0], lease.pair_id)
+    with pytest.raises(queue.AlreadyJudged, match="judged this pair already") as refused:
+        _judge(annotators[0], lease.pair_id)
+    assert refused.value.judgement.pk == first.pk
+    assert Judgement.objects.count() == 1 and Pair.objects.get(pk=lease.pair_id).judgements_done == 1
+
+
+def test_a_shown_pair_whose_lease_ran_out_is_not_claimed_again(annotators):
+    shown, other = make_pairs(2)
+    assert queue.pair_claim(annotator=annotators[0]).pair_id == shown.pk
+    PairLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    lease = queue.pair_claim(annotator=annotators[0], exclude_pair_ids=(shown.pk,))
+    assert lease.pair_id == other.pk
+    assert queue.pair_claim(annotator=annotators[0], exclude_pair_ids=(shown.pk, other.pk)) is None

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import Prompt, PromptReview, PromptStatus, ReviewDecision
-from annotation.prompts.services.filter import ReviewInput, prompt_review_store, review_check
+from annotation.prompts.services.filter import ReviewInput, prompt_locked, prompt_review_store, review_check
 
 
 def prompt_disagreement_resolve(*, reviewer: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
@@ -15,7 +15,7 @@ def prompt_disagreement_resolve(*, reviewer: AbstractBaseUser, prompt_id: int, r
         raise ValidationError("you may not settle prompt disagreements")
     review_check(review)
     with transaction.atomic():
-        prompt = Prompt.objects.select_for_update().get(pk=prompt_id)
+        prompt = prompt_locked(prompt_id)
         if not prompt.needs_reviewer or prompt.status != PromptStatus.PENDING:
             raise ValidationError("this prompt is not waiting for a reviewer (someone may have settled it)")
         if PromptReview.objects.filter(prompt=prompt, reviewer=reviewer).exists():

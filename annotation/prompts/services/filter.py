@@ -121,11 +121,19 @@ def prompt_review_store(
     )
 
 
+def prompt_locked(prompt_id: int) -> Prompt:
+    """The prompt's row, locked for this transaction; ValidationError when there is none."""
+    prompt = Prompt.objects.select_for_update().filter(pk=prompt_id).first()
+    if prompt is None:
+        raise ValidationError(f"there is no prompt {prompt_id}")
+    return prompt
+
+
 def prompt_review_submit(*, user: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
     """Record one review of a prompt the user holds; a repeated submission returns the first review."""
     review_check(review)
     with transaction.atomic():
-        prompt = Prompt.objects.select_for_update().get(pk=prompt_id)
+        prompt = prompt_locked(prompt_id)
         existing = PromptReview.objects.filter(prompt=prompt, reviewer=user).first()
         if existing is not None:
             return existing

@@ -69,7 +69,8 @@ BEGIN
     END IF;
     -- Gold pairs come at the caller's rate; either kind falls back to the other when it runs out.
     FOREACH _gold IN ARRAY ARRAY[_gold_first, NOT _gold_first] LOOP
-        _stepped := '{}';
+        -- The pairs the client shows are never picked, even when its lease on one ran out meanwhile.
+        _stepped := _exclude;
         _region := 0;
         LOOP
         IF _region = 1 THEN

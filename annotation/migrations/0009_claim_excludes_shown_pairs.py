@@ -1,5 +1,6 @@
 """The claim never picks a pair the client shows (`_exclude`), even when the client's lease on it ran
-out: before, such a pair could be leased to the same annotator again and shown twice."""
+out: before, such a pair could be leased to the same annotator again and shown twice. And its plans
+never sort: on a table without statistics they fetched every open pair and tested its leases first."""
 
 from pathlib import Path
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.models import Image, Pair, PairKind, Prompt, PromptStatus
+from mhp.db import tables_analyze
 
 # Prompts handled per transaction (their images and existing pairs are read in one go).
 PROMPT_BATCH = 500
@@ -98,6 +99,7 @@ def pairs_build(
             _build_batch(batch, per_prompt=per_prompt, seed=seed, quota=quota, required=required, summary=summary)
         if progress:
             progress(len(batch))
+    tables_analyze(Pair)
     return summary
 
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.models import Generator, GeneratorFamily, Image, Pair, PairKind, Prompt, PromptStatus
+from mhp.db import tables_analyze
 
 # Prompts per transaction: their images and pairs go in with them (about 10k rows per statement).
 PROMPTS_PER_BATCH = 2000
@@ -56,6 +57,7 @@ def pairs_seed(
             _seed_batch(summary, plan, start, count, wanted)
         if progress:
             progress(count)
+    tables_analyze(Pair)
     return summary
 
 

@@ -310,3 +310,28 @@ def test_the_lean_parsers_take_the_labeling_pages_requests():
     assert _submit_in(body) == {**body, "client_token": uuid.UUID(_TOKEN)}
     with_next = {**body, "next": {"exclude": [8]}}
     assert _submit_in(with_next) == {**with_next, "client_token": uuid.UUID(_TOKEN)}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_seeded_pairs_are_analysed_so_the_first_claims_are_planned_on_them():
+    from annotation.images.services.pair_seed import pairs_seed
+
+    def estimated_rows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotation_pair'")
+            return cursor.fetchone()[0]
+
+    assert estimated_rows() <= 0  # never analysed: PostgreSQL does not know the table's size
+    pairs_seed(pairs=60, prompts=10, generators=3)
+    assert estimated_rows() == Pair.objects.count() == 60
+
+
+@pytest.mark.postgres
+def test_the_claim_never_sorts_nor_compiles():
+    # Without statistics the planner fetched every open pair and tested its leases before sorting; the
+    # cost of a disabled sort would then switch JIT on (both measured in the README's queue figures).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'mhp_pair_claim'")
+        (config,) = cursor.fetchone()
+    assert set(config) == {"enable_sort=off", "enable_bitmapscan=off", "jit=off"}

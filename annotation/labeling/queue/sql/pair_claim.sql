@@ -8,7 +8,15 @@ CREATE OR REPLACE FUNCTION mhp_pair_claim(
     p_judgements_required smallint, p_judgements_done smallint, p_is_gold boolean, pr_text text,
     f_id bigint, f_prompt_id bigint, f_file varchar, f_thumbnail varchar, f_width integer, f_height integer,
     s_id bigint, s_prompt_id bigint, s_file varchar, s_thumbnail varchar, s_width integer, s_height integer
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql
+-- Every pick walks an index in queue order and stops at its first eligible pair. Without statistics (a
+-- freshly seeded or imported table before autovacuum's ANALYZE) the planner would rather fetch every
+-- open pair, test each one's leases, then sort (155 ms a claim at 20,000 pairs): no plan may sort. JIT
+-- never pays for statements this small, and the cost a disabled sort adds would switch it on.
+SET enable_sort = off
+SET enable_bitmapscan = off
+SET jit = off
+AS $$
 #variable_conflict use_column
 DECLARE
     _enabled boolean;

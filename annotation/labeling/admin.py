@@ -9,6 +9,7 @@ from annotation.labeling.services import annotator_deactivate
 from annotation.models import (
     Adjudication,
     AnnotatorProfile,
+    Guideline,
     Judgement,
     PairLease,
     PairSkip,
@@ -95,3 +96,8 @@ class AnnotatorProfileAdmin(admin.ModelAdmin):
     @admin.action(description=DEACTIVATE_DESCRIPTION, permissions=["change"])
     def deactivate(self, request, queryset) -> None:
         annotators_deactivate_from_admin(self, request, (profile.user for profile in queryset.select_related("user")))
+
+
+@admin.register(Guideline)
+class GuidelineAdmin(admin.ModelAdmin):
+    list_display = ("dimension", "text", "updated_at")

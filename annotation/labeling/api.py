@@ -90,9 +90,14 @@ class JudgementOut(serializers.Serializer):
 class RefusalOut(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.ChoiceField(
-        choices=["already_judged", "pair_full", "lease_missing", "labeling_disabled", "refused"]
+        choices=["already_judged", "pair_full", "frozen", "lease_missing", "labeling_disabled", "refused"]
     )
     judgement = JudgementOut(required=False, help_text="With already_judged: the judgement that stands.")
+
+
+class ReviseIn(serializers.Serializer):
+    pair_id = api_id()
+    answers = AnswersIn()
 
 
 class PairIn(serializers.Serializer):
@@ -155,6 +160,7 @@ class QualityOut(serializers.Serializer):
 _REFUSALS = (
     (queue.AlreadyJudged, status.HTTP_409_CONFLICT, "already_judged"),
     (queue.PairFull, status.HTTP_409_CONFLICT, "pair_full"),
+    (queue.JudgementFrozen, status.HTTP_409_CONFLICT, "frozen"),
     (queue.LeaseMissing, status.HTTP_409_CONFLICT, "lease_missing"),
     (queue.LabelingDisabled, status.HTTP_403_FORBIDDEN, "labeling_disabled"),
     (queue.QueueError, status.HTTP_400_BAD_REQUEST, "refused"),
@@ -245,6 +251,27 @@ def _next_payload(annotator, exclude: list[int]) -> dict:
         logger.exception("claiming the next pair after a stored judgement failed")
         return {"next": None, "next_error": "the next pair could not be claimed; ask for it again"}
     return {"next": lease_payload(lease) if lease is not None else None}
+
+
+class ReviseView(APIView):
+    permission_classes = [CanLabel]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=ReviseIn,
+        responses={200: JudgementOut, 409: RefusalOut, 400: RefusalOut},
+        summary="Change my answers to a pair I judged",
+        description="The same judgement with new answers (screen sides as the pair was shown). 409 `frozen` once "
+        "the pair is in a frozen dataset version; 409 `lease_missing` when you have no judgement of it.",
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(ReviseIn, request)
+        try:
+            judgement = queue.judgement_revise(annotator=request.user, **data)
+        except queue.QueueError as error:
+            return _refused(error)
+        return Response(_judgement_body(judgement, created=False))
 
 
 class ReleaseView(APIView):

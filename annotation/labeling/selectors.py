@@ -10,9 +10,9 @@ from django.db.models import Count, Exists, F, FloatField, Max, OuterRef, Q, Que
 from django.db.models.functions import Cast, Greatest
 from django.utils import timezone
 
-from annotation.dimensions import DIMENSION_KEYS
+from annotation.dimensions import DIMENSION_KEYS, DIMENSIONS
 from annotation.labeling.quality import CATEGORIES, QualityTally, Rating
-from annotation.models import Adjudication, AnnotatorProfile, Image, Judgement, Pair, PairLease, Side
+from annotation.models import Adjudication, AnnotatorProfile, Guideline, Image, Judgement, Pair, PairLease, Side
 
 
 def _image_payload(image: Image) -> dict:
@@ -42,6 +42,36 @@ def lease_payload(lease: PairLease) -> dict:
         "right": _image_payload(right),
         "lease_expires_at": lease.expires_at.isoformat(),
     }
+
+
+def guidelines() -> list[dict]:
+    """Each dimension's guideline as admins wrote it, else the built-in one."""
+    edited = {guideline.dimension: guideline for guideline in Guideline.objects.all()}
+    rows = []
+    for dimension in DIMENSIONS:
+        guideline = edited.get(dimension.key)
+        image = guideline.example_image if guideline else None
+        rows.append({
+            "key": dimension.key,
+            "label": dimension.label,
+            "text": guideline.text if guideline else dimension.guideline,
+            "example_url": image.url if image else "",
+            "example_caption": guideline.example_caption if guideline else "",
+        })  # fmt: skip
+    return rows
+
+
+# Counting open pairs walks an index of up to a million entries: a figure a few seconds old is as good.
+OPEN_PAIRS_CACHE_SECONDS = 30
+
+
+def open_pairs_count() -> int:
+    """Pairs still waiting for judgements, project-wide (the labeling page's "left in the queue")."""
+    return cache.get_or_set(
+        "labeling:open-pairs",
+        lambda: Pair.objects.filter(judgements_done__lt=F("judgements_required")).count(),
+        OPEN_PAIRS_CACHE_SECONDS,
+    )
 
 
 def annotator_counts(*, user: AbstractBaseUser) -> dict[str, int]:

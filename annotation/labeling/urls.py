@@ -15,6 +15,7 @@ api_urls = (
     [
         path("next/", api.NextPairView.as_view(), name="next"),
         path("submit/", api.SubmitView.as_view(), name="submit"),
+        path("revise/", api.ReviseView.as_view(), name="revise"),
         path("release/", api.ReleaseView.as_view(), name="release"),
         path("skip/", api.SkipView.as_view(), name="skip"),
         path("me/", api.MyStatsView.as_view(), name="me"),

@@ -16,8 +16,10 @@ from annotation.labeling import services as review
 from annotation.labeling.selectors import (
     annotator_counts,
     disputed_pairs,
+    guidelines,
     lease_images,
     lease_payload,
+    open_pairs_count,
     pair_vote_rows,
     quality_figures,
 )
@@ -67,6 +69,8 @@ def label_form(request: HttpRequest) -> HttpResponse:
         "counts": annotator_counts(user=request.user),
         "client_token": uuid.uuid4(),
         "skip_reasons": SKIP_REASONS,
+        "guidelines": guidelines(),
+        "open_pairs": open_pairs_count(),
     }
     return render(request, "labeling/form.html", context)
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from annotation.dimensions import DIMENSION_KEYS
+from annotation.dimensions import DIMENSION_KEYS, DIMENSIONS
 
 
 class PairKind(models.TextChoices):
@@ -202,3 +202,16 @@ class AnnotatorProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+
+class Guideline(models.Model):
+    """What a dimension asks of the annotators, shown beside the labeling form; admins edit it."""
+
+    dimension = models.CharField(max_length=16, choices=[(d.key, d.label) for d in DIMENSIONS], unique=True)
+    text = models.TextField(help_text="Shown in the labeling page's guidelines panel (plain text).")
+    example_image = models.ImageField(upload_to="guidelines/", blank=True, help_text="Optional example.")
+    example_caption = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"guideline for {self.dimension}"

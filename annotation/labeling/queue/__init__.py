@@ -25,13 +25,22 @@ from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.labeling.queue import postgres, sql
-from annotation.labeling.queue.errors import AlreadyJudged, LabelingDisabled, LeaseMissing, PairFull, QueueError
+from annotation.labeling.queue.errors import (
+    AlreadyJudged,
+    JudgementFrozen,
+    LabelingDisabled,
+    LeaseMissing,
+    PairFull,
+    QueueError,
+)
 from annotation.models import AnnotatorProfile, Choice, Judgement, Pair, PairLease, PairSkip, Side
+from datasets.models import DatasetStatus
 
-__all__ = ["AlreadyJudged", "LabelingDisabled", "LeaseMissing", "PairFull", "QueueError"]
+__all__ = ["AlreadyJudged", "JudgementFrozen", "LabelingDisabled", "LeaseMissing", "PairFull", "QueueError"]
 
-# An annotator holds at most this many leases: the pair on screen and the one preloaded behind it.
-MAX_HELD_LEASES = 2
+# An annotator holds at most this many leases: the pair on screen and two preloaded behind it, so that
+# the page can go on through a short network outage (its answers wait in the page until they are sent).
+MAX_HELD_LEASES = 3
 # Screen answers as the form sends them, for each left side: left/right become canonical first/second.
 SCREEN_ANSWERS = ("left", "tie", "right")
 _TO_CANONICAL = {
@@ -248,6 +257,25 @@ def judgement_submit(
         Pair.objects.filter(pk=pair.pk).update(judgements_done=F("judgements_done") + 1)
         lease.delete()
     return judgement, True
+
+
+def judgement_revise(*, annotator: AbstractBaseUser, pair_id: int, answers: Mapping[str, str]) -> Judgement:
+    """Replace the answers of the annotator's judgement of a pair (the page's way back to the pair just
+    judged): the same row, new answers, read on the side the pair was shown. Refused once the pair is in a
+    frozen dataset version, or one being frozen."""
+    _check_answers(answers)
+    with transaction.atomic():
+        judgement = Judgement.objects.select_for_update().filter(pair_id=pair_id, annotator=annotator).first()
+        if judgement is None:
+            raise LeaseMissing("you have no judgement of this pair to change")
+        frozen = (DatasetStatus.FROZEN, DatasetStatus.FREEZING)
+        if Pair.objects.filter(pk=pair_id, dataset_items__version__status__in=frozen).exists():
+            raise JudgementFrozen("this judgement is in a frozen dataset version and can no longer change")
+        mapping = _TO_CANONICAL[judgement.left_side]
+        for key in DIMENSION_KEYS:
+            setattr(judgement, key, mapping[answers[key]])
+        judgement.save(update_fields=list(DIMENSION_KEYS))
+    return judgement
 
 
 def _check_room(pair: Pair, lease: PairLease) -> None:

@@ -24,3 +24,7 @@ class AlreadyJudged(QueueError):
     def __init__(self, judgement):
         super().__init__("you judged this pair already; your first answer stands")
         self.judgement = judgement
+
+
+class JudgementFrozen(QueueError):
+    """The judgement is part of a frozen dataset version (or one being frozen): it never changes."""

@@ -203,3 +203,26 @@ def test_the_plain_form_refuses_out_of_range_numbers_without_a_500(client):
         response = client.post(reverse("annotation:label-form"), {**form, **bad}, follow=True)
         assert response.status_code == 200 and "Answer all four rows" in response.content.decode()
     assert not Judgement.objects.exists()
+
+
+def test_revise_changes_the_answers_in_place_until_the_pair_is_frozen(api):
+    from django.utils import timezone
+
+    from datasets.models import DatasetItem, DatasetStatus, DatasetVersion
+
+    (pair,) = make_pairs(1)
+    _next(api)
+    stored = _submit(api, pair.pk).json()
+    changed = {"pair_id": pair.pk, "answers": {**ANSWERS_LEFT, "overall": "left"}}
+    revised = api.post(reverse("label-api:revise"), changed, format="json")
+    assert revised.status_code == 200 and revised.json()["id"] == stored["id"]
+    judgement = Judgement.objects.get()
+    assert judgement.overall == ("first" if judgement.left_side == "first" else "second")
+
+    version = DatasetVersion.objects.create(name="v1", status=DatasetStatus.FROZEN, frozen_at=timezone.now())
+    DatasetItem.objects.create(version=version, pair=pair, split="train", labels={}, annotator_count=1, agreement=1)
+    refused = api.post(reverse("label-api:revise"), {"pair_id": pair.pk, "answers": ANSWERS_LEFT}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "frozen"
+    assert Judgement.objects.get().overall == judgement.overall
+    nothing = api.post(reverse("label-api:revise"), {"pair_id": pair.pk + 1, "answers": ANSWERS_LEFT}, format="json")
+    assert nothing.status_code == 409 and nothing.json()["code"] == "lease_missing"

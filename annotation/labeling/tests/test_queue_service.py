@@ -32,16 +32,20 @@ def _claim_and_judge(user):
 
 
 def test_claim_leases_a_pair_and_returns_the_same_one_again(annotators):
-    make_pairs(3)
+    make_pairs(4)
     first = queue.pair_claim(annotator=annotators[0])
     assert first.expires_at > timezone.now() + timedelta(seconds=590)
     assert first.left_side in Side.values
     assert queue.pair_claim(annotator=annotators[0]).pk == first.pk
-    # The form preloads the next pair while one is on screen: a second lease, then no third.
-    second = queue.pair_claim(annotator=annotators[0], exclude_pair_ids=(first.pair_id,))
-    assert second.pair_id != first.pair_id
-    assert queue.pair_claim(annotator=annotators[0], exclude_pair_ids=(first.pair_id, second.pair_id)) is None
-    assert PairLease.objects.filter(annotator=annotators[0]).count() == 2
+    # The page preloads two pairs behind the one on screen: a second and a third lease, then no fourth.
+    held = [first.pair_id]
+    for _ in range(queue.MAX_HELD_LEASES - 1):
+        lease = queue.pair_claim(annotator=annotators[0], exclude_pair_ids=tuple(held))
+        assert lease.pair_id not in held
+        held.append(lease.pair_id)
+    assert queue.MAX_HELD_LEASES == 3
+    assert queue.pair_claim(annotator=annotators[0], exclude_pair_ids=tuple(held)) is None
+    assert PairLease.objects.filter(annotator=annotators[0]).count() == 3
 
 
 def test_partly_judged_pairs_come_first(annotators):

@@ -148,6 +148,34 @@ def prompt_review_submit(*, user: AbstractBaseUser, prompt_id: int, review: Revi
     return saved
 
 
+def prompt_review_change(*, user: AbstractBaseUser, prompt_id: int, review: ReviewInput) -> PromptReview:
+    """The filter form's way back: replace the user's own review of a prompt and settle the prompt again from
+    its reviews. Refused once a reviewer made the final decision or images were made for the prompt."""
+    review_check(review)
+    with transaction.atomic():
+        prompt = prompt_locked(prompt_id)
+        mine = PromptReview.objects.filter(prompt=prompt, reviewer=user, is_final=False).first()
+        if mine is None:
+            raise ValidationError("you have no review of this prompt to change")
+        if prompt.reviews.filter(is_final=True).exists():
+            raise ValidationError("a reviewer settled this prompt; its decision no longer changes here")
+        if prompt.images.exists():
+            raise ValidationError("images were made for this prompt; its decision stays")
+        mine.decision, mine.reasons, mine.comment = review.decision, sorted(set(review.reasons)), review.comment.strip()
+        mine.category, mine.subcategory = review.category, review.subcategory
+        mine.save(update_fields=["decision", "reasons", "comment", "category", "subcategory"])
+        prompt.status, prompt.needs_reviewer, prompt.rejection_reasons = PromptStatus.PENDING, False, []
+        prompt.save(update_fields=["status", "needs_reviewer", "rejection_reasons", "updated_at"])
+        if prompt.reviews_done >= prompt.reviews_required:
+            _prompt_settle(prompt)
+    return mine
+
+
+def prompts_left_for(*, user: AbstractBaseUser) -> int:
+    """Prompts still waiting for this user's review (the filter form's "left")."""
+    return _queue(user).count()
+
+
 def _prompt_settle(prompt: Prompt) -> None:
     reviews = list(prompt.reviews.order_by("created_at", "id"))
     decisions = {review.decision for review in reviews}

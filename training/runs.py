@@ -14,6 +14,7 @@ from django.utils import timezone
 from datasets.models import DatasetStatus, DatasetVersion, ExportJob
 from datasets.services.export_jobs import export_job_create, export_job_run
 from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
+from mhp.workers import queue_worker_missing
 from training.liveness import Heartbeat, this_worker, training_run_mark_dead, worker_death
 from training.models import TrainingRun
 
@@ -54,6 +55,7 @@ def training_run_create(
         raise TrainingError(f"a training run named {name!r} exists already")
     if version is None and not options.get("export_dir"):
         raise TrainingError("give a dataset version or an export folder")
+    _check_gpu_worker(enqueue)
     with transaction.atomic():
         run = TrainingRun(
             name=name,
@@ -69,6 +71,12 @@ def training_run_create(
         if enqueue:
             job_enqueue(TRAINING_TASK, run.pk)
     return run
+
+
+def _check_gpu_worker(enqueue: bool) -> None:
+    """A run queued where no GPU worker would take it would wait for ever: refused, saying what to start."""
+    if enqueue and (missing := queue_worker_missing("gpu", needs_torch=True)):
+        raise TrainingError(f"cannot start the run: {missing}")
 
 
 def training_run_cancel(*, run: TrainingRun) -> None:
@@ -143,6 +151,7 @@ def training_run_resume(*, run: TrainingRun, enqueue: bool = True) -> TrainingRu
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise TrainingError(f"training run {run.name} is {run.status}: only failed or cancelled runs resume")
+        _check_gpu_worker(enqueue)
         if not run.last_checkpoint:
             raise TrainingError(f"training run {run.name} has no checkpoint to resume from; start a new run")
         run.metrics = _history_until(run.metrics, run.checkpoint_step)

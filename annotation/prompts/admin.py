@@ -30,7 +30,7 @@ from annotation.prompts.services.augmentation import MAX_REQUESTED_COUNT, augmen
 from annotation.prompts.services.import_jobs import prompt_import_job_create
 from annotation.prompts.services.imports import ImportFileError
 from mhp.admin_base import JOB_FIELDS, BigTableAdmin, admin_context, admin_page
-from mhp.jobs import FINISHED_STATUSES
+from mhp.jobs import FINISHED_STATUSES, JobStatus
 
 GROUPS_PER_PAGE = 25
 
@@ -141,7 +141,7 @@ def augmentation_start_view(model_admin: admin.ModelAdmin, request: HttpRequest)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, f"{len(jobs)} augmentation job(s) queued.")
+            _report_started(request, jobs)
             return redirect("admin:annotation_augmentationjob_changelist")
     context = admin_context(
         model_admin,
@@ -153,6 +153,17 @@ def augmentation_start_view(model_admin: admin.ModelAdmin, request: HttpRequest)
         title="Start augmentation",
     )
     return TemplateResponse(request, "prompts/admin_augmentation_start.html", context)
+
+
+def _report_started(request: HttpRequest, jobs: list[AugmentationJob]) -> None:
+    """Say what really happened: without a broker the jobs ran already, and some may have failed at once."""
+    for job in jobs:
+        job.refresh_from_db()
+    failed = [job for job in jobs if job.status == JobStatus.FAILED]
+    if failed:
+        messages.error(request, f"{len(failed)} of {len(jobs)} augmentation job(s) failed: {failed[0].error}")
+    else:
+        messages.success(request, f"{len(jobs)} augmentation job(s) started.")
 
 
 def balance_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:

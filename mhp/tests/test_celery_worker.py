@@ -22,12 +22,26 @@ def _check_workers(timeout: float) -> subprocess.CompletedProcess:
     )
 
 
+def _gpu_worker_missing() -> str:
+    code = "from mhp.workers import queue_worker_missing; print(queue_worker_missing('gpu', needs_torch=True))"
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=service_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.strip()
+
+
 def test_worker_answers_on_both_queues_and_result_is_read_back(clean_redis):
     worker = start_worker("default,gpu")
     try:
         result = _check_workers(timeout=30)
+        missing = _gpu_worker_missing()
     finally:
         stop(worker)
+    assert missing == "None"  # the web would send a training run: a worker takes it
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for queue in ("default", "gpu"):
@@ -39,8 +53,10 @@ def test_gpu_tasks_wait_for_a_gpu_worker(clean_redis):
     worker = start_worker("default")
     try:
         result = _check_workers(timeout=3)
+        missing = _gpu_worker_missing()
     finally:
         stop(worker)
+    assert missing.startswith("no Celery worker consumes the gpu queue: start one with celery -A mhp worker -Q gpu")
     assert result.returncode != 0
     assert "default: answered by" in result.stdout
     assert "no worker answered on queue(s): gpu" in result.stderr

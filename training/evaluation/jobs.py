@@ -18,6 +18,7 @@ from django.db import transaction
 from annotation.dimensions import DIMENSION_KEYS
 from datasets.models import DatasetStatus, DatasetVersion, EvaluationSet
 from mhp.jobs import JobFailed, job_enqueue, job_retry, job_run
+from mhp.workers import queue_worker_missing
 from training.baselines.base import Scorer
 from training.baselines.registry import METHODS
 from training.baselines.tables import BENCHMARK_DIMENSION
@@ -88,6 +89,8 @@ def evaluation_run_create(
     """A queued run of `method` (weights at a path the GPU workers share) on an imported benchmark or the
     MHP test split of a frozen dataset version; with `enqueue` it goes to the gpu queue on commit."""
     options = options or EvaluationOptions()
+    if enqueue and (missing := queue_worker_missing("gpu", needs_torch=True)):
+        raise EvaluationError(f"cannot start the evaluation: {missing}")
     benchmark = _checked_benchmark(evaluation_set, dataset_version)
     _check_weights(method, weights, options)
     config = {

@@ -19,7 +19,16 @@ from django.db import transaction
 from django.db.models import F
 
 from annotation.models import AugmentationJob, Category, Prompt, PromptOrigin, PromptStatus
-from annotation.prompts.llm import ChatAnswer, LLMError, LLMNotConfigured, chat_json, json_object_parse, llm_client
+from annotation.prompts.llm import (
+    MISSING_KEY_MESSAGE,
+    ChatAnswer,
+    LLMError,
+    LLMNotConfigured,
+    chat_json,
+    json_object_parse,
+    llm_client,
+    llm_configured,
+)
 from annotation.prompts.selectors import category_balance
 from annotation.prompts.services.dedupe import prompt_near_duplicates_mark
 from annotation.prompts.services.store import PromptRejected, prompt_get_or_create
@@ -43,6 +52,8 @@ def augmentation_jobs_create(
     *, category: Category | None, requested_count: int, llm_model: str, created_by: AbstractBaseUser | None
 ) -> list[AugmentationJob]:
     """Queue augmentation for one category, or (category None) one job per category with a deficit."""
+    if not llm_configured():
+        raise ValidationError(MISSING_KEY_MESSAGE)  # every job would fail at once: nothing is queued
     if not 1 <= requested_count <= MAX_REQUESTED_COUNT:
         raise ValidationError(f"the count must be between 1 and {MAX_REQUESTED_COUNT}")
     if category is not None and category.parent_id:

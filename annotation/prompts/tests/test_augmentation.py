@@ -149,9 +149,19 @@ def test_a_near_duplicate_is_rejected_as_a_duplicate_and_not_kept(llm_server, an
     )
 
 
-def test_without_a_key_the_job_fails_with_how_to_set_one_and_nothing_changes(llm_server, animals, settings):
+def test_without_a_key_nothing_is_queued_and_a_job_that_lost_its_key_fails_saying_how_to_set_one(
+    llm_server, animals, settings
+):
+    from django.core.exceptions import ValidationError
+
     settings.OPENAI_API_KEY = ""
-    job = augmentation_job_run(job_id=_job(animals, 3).pk)
+    with pytest.raises(ValidationError, match="OPENAI_API_KEY"):
+        _job(animals, 3)
+    assert AugmentationJob.objects.count() == 0
+    settings.OPENAI_API_KEY = "test-key"
+    job = _job(animals, 3)
+    settings.OPENAI_API_KEY = ""  # removed between the queueing and the run
+    job = augmentation_job_run(job_id=job.pk)
     assert _counts(job) == (JobStatus.FAILED, 0, 0, 0, 0)
     assert job.error == llm.MISSING_KEY_MESSAGE and "OPENAI_API_KEY" in job.error and "OPENAI_BASE_URL" in job.error
     assert (job.prompt_tokens, job.progress, llm_server.requests, Prompt.objects.count()) == (0, 0.0, [], 3)

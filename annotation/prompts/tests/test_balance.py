@@ -58,8 +58,9 @@ def test_subcategories_are_counted(accepted):
 
 
 def test_the_page_shows_the_figures_and_fill_all_deficits_queues_one_job_per_deficit(
-    client, accepted, django_capture_on_commit_callbacks
+    client, accepted, django_capture_on_commit_callbacks, settings
 ):
+    settings.OPENAI_API_KEY = "test-key"  # without one nothing is queued (test_augmentation)
     client.force_login(make_user(roles.ADMIN))
     page = client.get(BALANCE_URL).content.decode()
     assert 'id="balance-animals"' in page and '<td class="deficit-count deficit">4</td>' in page
@@ -73,7 +74,8 @@ def test_the_page_shows_the_figures_and_fill_all_deficits_queues_one_job_per_def
     assert jobs == {"animals": 3, "arts": 2}  # capped at the count given
 
 
-def test_fill_all_deficits_without_a_deficit_is_refused_and_creates_nothing():
+def test_fill_all_deficits_without_a_deficit_is_refused_and_creates_nothing(settings):
+    settings.OPENAI_API_KEY = "test-key"
     Category.objects.filter(parent__isnull=True).update(target_share=None)
     with pytest.raises(ValidationError, match="no category has a deficit"):
         augmentation_jobs_create(category=None, requested_count=5, llm_model="m", created_by=None)

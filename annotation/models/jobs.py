@@ -30,6 +30,16 @@ class ImportJob(Job):
 class AugmentationJob(Job):
     """LLM generation of new prompts for an under-represented category (all deficits when none)."""
 
+    # What a run counts, as the admin and the API show it.
+    TALLY_FIELDS = (
+        "generated_count",
+        "kept_count",
+        "duplicate_count",
+        "malformed_count",
+        "prompt_tokens",
+        "completion_tokens",
+    )
+
     category = models.ForeignKey(
         "annotation.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="augmentation_jobs"
     )

@@ -306,15 +306,7 @@ class AugmentationJobAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status",)
-    readonly_fields = (
-        *JOB_FIELDS,
-        "generated_count",
-        "kept_count",
-        "duplicate_count",
-        "malformed_count",
-        "prompt_tokens",
-        "completion_tokens",
-    )
+    readonly_fields = (*JOB_FIELDS, *AugmentationJob.TALLY_FIELDS)
     change_list_template = "prompts/admin_augmentationjob_change_list.html"
 
     def get_urls(self):

@@ -94,12 +94,7 @@ class AugmentationJobOut(serializers.ModelSerializer):
             "llm_model",
             "status",
             "progress",
-            "generated_count",
-            "kept_count",
-            "duplicate_count",
-            "malformed_count",
-            "prompt_tokens",
-            "completion_tokens",
+            *AugmentationJob.TALLY_FIELDS,
             "metrics",
             "error",
             "created_at",
@@ -145,7 +140,7 @@ class PromptDetailView(generics.RetrieveAPIView):
     queryset = Prompt.objects.select_related("category", "subcategory")
 
 
-class ImportJobListView(generics.ListAPIView):
+class _ImportJobs:
     permission_classes = STAFF_JOB_PERMISSIONS
     perm_model = "importjob"
     serializer_class = ImportJobOut
@@ -154,16 +149,15 @@ class ImportJobListView(generics.ListAPIView):
         return prompt_import_jobs_list()
 
 
-class ImportJobDetailView(generics.RetrieveAPIView):
-    permission_classes = STAFF_JOB_PERMISSIONS
-    perm_model = "importjob"
-    serializer_class = ImportJobOut
-
-    def get_queryset(self):
-        return prompt_import_jobs_list()
+class ImportJobListView(_ImportJobs, generics.ListAPIView):
+    pass
 
 
-class AugmentationJobListView(generics.ListAPIView):
+class ImportJobDetailView(_ImportJobs, generics.RetrieveAPIView):
+    pass
+
+
+class _AugmentationJobs:
     permission_classes = STAFF_JOB_PERMISSIONS
     perm_model = "augmentationjob"
     serializer_class = AugmentationJobOut
@@ -171,6 +165,8 @@ class AugmentationJobListView(generics.ListAPIView):
     def get_queryset(self):
         return augmentation_jobs_list()
 
+
+class AugmentationJobListView(_AugmentationJobs, generics.ListAPIView):
     @extend_schema(request=AugmentationIn, responses={201: AugmentationCreatedOut}, summary="Start augmentation")
     def post(self, request: Request) -> Response:
         data = AugmentationIn(data=request.data)
@@ -182,10 +178,5 @@ class AugmentationJobListView(generics.ListAPIView):
         return Response(AugmentationCreatedOut({"jobs": jobs}).data, status=status.HTTP_201_CREATED)
 
 
-class AugmentationJobDetailView(generics.RetrieveAPIView):
-    permission_classes = STAFF_JOB_PERMISSIONS
-    perm_model = "augmentationjob"
-    serializer_class = AugmentationJobOut
-
-    def get_queryset(self):
-        return augmentation_jobs_list()
+class AugmentationJobDetailView(_AugmentationJobs, generics.RetrieveAPIView):
+    pass

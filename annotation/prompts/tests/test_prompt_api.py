@@ -68,17 +68,21 @@ def test_staff_read_import_jobs_with_their_summary(client):
 
 
 def test_staff_start_augmentation_and_read_the_job(client, settings, django_capture_on_commit_callbacks):
-    settings.OPENAI_API_KEY = ""  # the job runs and fails at once, without any request
     client.force_login(make_user(roles.ADMIN))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            f"{API}augmentation-jobs/", {"category": "plants", "requested_count": 4}, content_type="application/json"
-        )
+    body = {"category": "plants", "requested_count": 4}
+    settings.OPENAI_API_KEY = ""  # every job would fail at once: refused, nothing queued
+    refused = client.post(f"{API}augmentation-jobs/", body, content_type="application/json")
+    assert refused.status_code == 400 and "OPENAI_API_KEY" in refused.json()["detail"]
+    assert AugmentationJob.objects.count() == 0
+
+    settings.OPENAI_API_KEY = "test-key"
+    with django_capture_on_commit_callbacks(execute=False):  # queued; no LLM is asked here
+        response = client.post(f"{API}augmentation-jobs/", body, content_type="application/json")
     assert response.status_code == 201, response.content
     (created,) = response.json()["jobs"]
     assert (created["category"], created["requested_count"], created["llm_model"]) == ("plants", 4, "gpt-4o")
     detail = client.get(f"{API}augmentation-jobs/{created['id']}/").json()
-    assert detail["status"] == "failed" and "OPENAI_API_KEY" in detail["error"]
+    assert detail["status"] == "queued" and detail["generated_count"] == 0
     assert [row["id"] for row in client.get(f"{API}augmentation-jobs/").json()["results"]] == [created["id"]]
 
 

@@ -2,6 +2,8 @@
 
 import hashlib
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -43,9 +45,12 @@ def image_decode(data: bytes) -> DecodedImage:
         raise ImageRejected("not an image (unrecognised data)") from None
     except PILImage.DecompressionBombError as error:
         raise ImageRejected(f"decompression bomb: {error}") from None
-    except (OSError, SyntaxError) as error:
-        # Pillow reports truncated or corrupt data as OSError/SyntaxError while decoding.
+    except (OSError, SyntaxError, EOFError, struct.error, zlib.error) as error:
+        # Pillow reports truncated or corrupt data as any of these while decoding.
         raise ImageRejected(f"corrupt or truncated image: {error}") from None
+    except ValueError as error:
+        # A chunk Pillow refuses to read (a PNG text chunk that inflates past its limit...).
+        raise ImageRejected(f"image metadata refused: {error}") from None
     return DecodedImage(image_format, width, height, thumbnail)
 
 
@@ -66,8 +71,12 @@ def image_store(
     generation_settings: dict | None = None,
     source_path: str = "",
 ) -> tuple[Image, bool]:
-    """Store image bytes for a prompt; an image whose sha256 is known is returned, not stored twice."""
+    """Store image bytes for a prompt; an image whose sha256 is known is returned, not stored twice.
+
+    The files are written before the row; when the row is not saved (another import won the race, or the
+    database refused it) they are deleted again, so no file is left on disk without its row."""
     digest = hashlib.sha256(data).hexdigest()
+    built: list[Image] = []
 
     def build() -> Image:
         decoded = image_decode(data)
@@ -82,7 +91,22 @@ def image_store(
             source_path=source_path,
         )
         image.file.save(f"{digest}.{ACCEPTED_FORMATS[decoded.format]}", ContentFile(data), save=False)
+        built.append(image)
         image.thumbnail.save(f"{digest}.webp", ContentFile(decoded.thumbnail), save=False)
         return image
 
-    return get_or_create_unique(Image.objects.filter(sha256=digest), build)
+    try:
+        image, created = get_or_create_unique(Image.objects.filter(sha256=digest), build)
+    except BaseException:
+        _files_delete(built)
+        raise
+    if not created:
+        _files_delete(built)
+    return image, created
+
+
+def _files_delete(images: list[Image]) -> None:
+    for image in images:
+        for stored in (image.file, image.thumbnail):
+            if stored.name:
+                stored.storage.delete(stored.name)

@@ -1,143 +1,90 @@
 """Import images from an uploaded zip: `manifest.jsonl` plus the images at the paths it names.
 
-The zip is checked and unpacked into a temporary folder that is always removed, then the folder goes
-through `images_import`, the same code the `import_images` command runs. Everything that makes the
-whole archive unusable (not a zip, corrupt data, no manifest, a member that would land outside the
-folder, too many members or bytes) is found before a single image is stored, so a refused archive
-stores nothing. A bad image inside a good archive is refused on its own line, as with the command.
+The request stores the upload and queues an ImportJob (kind images); a worker runs it through
+`images_import_from`, the code the `import_images` command runs, reading the manifest and each image
+straight from the archive as streams (nothing is unpacked to disk). What makes the whole archive
+unusable (not a zip, no manifest, a member path that is absolute or climbs out, too many members or
+bytes, encryption) is found from the zip's directory before a single image is stored, so a refused
+archive stores nothing; the upload form runs the same check to answer at once. A bad image inside a
+good archive (a damaged member too) is refused on its own line, as with the command.
 """
 
-import shutil
-import tempfile
 import zipfile
-import zlib
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.utils import timezone
+from django.db import transaction
 
-from annotation.images.services.imports import ImageImportSummary, images_import
+from annotation.images.services.imports import images_import_from
+from annotation.images.services.sources import ZipSource
 from annotation.models import ImportJob, ImportKind
-from mhp.jobs import JobStatus
+from mhp.jobs import JobFailed, job_enqueue, job_progress, job_retry, job_run
 
+IMAGE_IMPORT_TASK = "annotation.image_import_job"
 MANIFEST_NAME = "manifest.jsonl"
-# Zip bombs: a few kilobytes of archive can claim (and really inflate to) gigabytes, so both the
-# member count and the bytes actually written while unpacking are capped.
+# Zip bombs: a few kilobytes of archive can claim (and really inflate to) gigabytes. zipfile never
+# inflates a member past its declared size, so capping the declared sizes caps the work.
 MAX_MEMBERS = 20_000
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
-_COPY_CHUNK = 1024 * 1024
+# The job row is written at most this often (a fraction of the manifest's lines).
+_PROGRESS_STEP = 0.01
 
 
 class ZipImportError(ValueError):
     """The archive as a whole is refused; the message says why and nothing was stored."""
 
 
-class _OverBudget(Exception):
-    """Unpacking went past the byte cap (turned into a ZipImportError naming the cap)."""
-
-
-def images_import_zip(
-    *,
-    archive: BinaryIO,
-    name: str = "upload.zip",
-    max_members: int = MAX_MEMBERS,
-    max_bytes: int = MAX_UNCOMPRESSED_BYTES,
-) -> ImageImportSummary:
-    """Unpack `archive` safely and import its manifest; raises ZipImportError when the archive is unusable."""
-    folder = Path(tempfile.mkdtemp(prefix="mhp-image-zip-"))
-    try:
-        manifest = _unpack(archive, folder, max_members=max_members, max_bytes=max_bytes)
-        summary = images_import(manifest=manifest, root=manifest.parent)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    # The temporary path means nothing to the person who uploaded the zip.
-    summary.manifest = f"{name}: {manifest.relative_to(folder)}"
-    return summary
-
-
-def image_zip_import_job_run(*, upload: UploadedFile, created_by: AbstractBaseUser | None) -> ImportJob:
-    """Import an uploaded zip now and keep its report as a finished ImportJob; a refused zip leaves no row."""
-    started = timezone.now()
-    summary = images_import_zip(archive=upload, name=upload.name)
-    job = ImportJob(
-        kind=ImportKind.IMAGES,
-        original_name=upload.name[:255],
-        created_by=created_by,
-        status=JobStatus.SUCCEEDED,
-        progress=1.0,
-        started_at=started,
-        finished_at=timezone.now(),
-        summary=asdict(summary),
-    )
-    job.full_clean()
-    job.save()
-    return job
-
-
-def _unpack(archive: BinaryIO, folder: Path, *, max_members: int, max_bytes: int) -> Path:
+def zip_open_checked(
+    archive: BinaryIO, *, max_members: int = MAX_MEMBERS, max_bytes: int = MAX_UNCOMPRESSED_BYTES
+) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
+    """The open zip and its manifest member; raises ZipImportError when the archive is unusable."""
     try:
         bundle = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
         raise ZipImportError(f"not a zip file, or its directory is damaged ({error})") from None
-    with bundle:
-        members = _checked_members(bundle, folder, max_members=max_members)
-        manifest = _manifest_member(members)
-        _extract_all(bundle, members, max_bytes)
-    return folder / manifest.filename
-
-
-def _extract_all(bundle: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Path]], max_bytes: int) -> None:
-    budget = max_bytes
     try:
-        for member, target in members:
-            budget -= _extract(bundle, member, target, budget)
-    except _OverBudget:
-        raise ZipImportError(
-            f"the zip unpacks to more than {max_bytes:,} bytes; split it or run `manage.py import_images` on the server"
-        ) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise ZipImportError(f"corrupt zip: {error}") from None
-    except NotImplementedError as error:
-        raise ZipImportError(f"unsupported zip: {error}") from None
-    except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
-        raise ZipImportError(f"member paths clash (a file and a folder of one name): {error.filename}") from None
+        infos = bundle.infolist()
+        _members_check(infos, max_members=max_members, max_bytes=max_bytes)
+        return bundle, _manifest_member(infos)
+    except ZipImportError:
+        bundle.close()
+        raise
 
 
-def _checked_members(bundle: zipfile.ZipFile, folder: Path, *, max_members: int) -> list[tuple[zipfile.ZipInfo, Path]]:
-    infos = bundle.infolist()
+def _members_check(infos: list[zipfile.ZipInfo], *, max_members: int, max_bytes: int) -> None:
     if len(infos) > max_members:
         raise ZipImportError(f"the zip holds {len(infos)} members; at most {max_members} are accepted")
-    members, seen = [], set()
+    declared = sum(info.file_size for info in infos)
+    if declared > max_bytes:
+        raise ZipImportError(
+            f"the zip unpacks to more than {max_bytes:,} bytes; split it or run `manage.py import_images` on the server"
+        )
+    seen = set()
     for info in infos:
-        target = _target_inside(folder, info.filename)
+        _name_check(info.filename)
         if info.flag_bits & 0x1:
             raise ZipImportError(f"member {info.filename!r} is encrypted; encrypted zips are not supported")
-        if target in seen:
+        if info.filename in seen:
             raise ZipImportError(f"member {info.filename!r} appears twice")
-        seen.add(target)
-        members.append((info, target))
-    return members
+        seen.add(info.filename)
 
 
-def _target_inside(folder: Path, name: str) -> Path:
-    """Where a member would be written; refuses names that would leave the folder (zip slip)."""
+def _name_check(name: str) -> None:
+    """Refuses member names that point outside the archive's root (zip slip), though nothing is unpacked:
+    such an archive was made to attack, or by a tool whose paths mean something else."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or (path.parts and ":" in path.parts[0]):
         raise ZipImportError(f"member {name!r} has an absolute path; paths must be relative to the zip's root")
     if ".." in path.parts:
         raise ZipImportError(f"member {name!r} climbs out of the zip's root ('..')")
-    target = (folder / path).resolve()
-    if not target.is_relative_to(folder.resolve()):
-        raise ZipImportError(f"member {name!r} would be written outside the zip's root")
-    return target
 
 
-def _manifest_member(members: list[tuple[zipfile.ZipInfo, Path]]) -> zipfile.ZipInfo:
+def _manifest_member(infos: list[zipfile.ZipInfo]) -> zipfile.ZipInfo:
     """The manifest at the zip's root or, for a zip of one folder, at that folder's root."""
-    candidates = [info for info, _ in members if PurePosixPath(info.filename).name == MANIFEST_NAME]
+    candidates = [info for info in infos if PurePosixPath(info.filename).name == MANIFEST_NAME]
     for depth in (1, 2):
         found = [info for info in candidates if len(PurePosixPath(info.filename).parts) == depth]
         if len(found) > 1:
@@ -147,19 +94,53 @@ def _manifest_member(members: list[tuple[zipfile.ZipInfo, Path]]) -> zipfile.Zip
     raise ZipImportError(f"no {MANIFEST_NAME} at the root of the zip (or of its one top-level folder)")
 
 
-def _extract(bundle: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: int) -> int:
-    """Write one member, counting the bytes really inflated (headers can lie); returns how many."""
-    if member.is_dir():
-        target.mkdir(parents=True, exist_ok=True)
-        return 0
-    if member.file_size > budget:
-        raise _OverBudget
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with bundle.open(member) as source, target.open("wb") as sink:
-        while chunk := source.read(_COPY_CHUNK):
-            written += len(chunk)
-            if written > budget:
-                raise _OverBudget
-            sink.write(chunk)
-    return written
+def images_import_zip(*, archive: BinaryIO, name: str = "upload.zip", progress=None, **limits):
+    """Import the manifest of the zip `archive`; raises ZipImportError (nothing stored) when it is unusable."""
+    bundle, manifest = zip_open_checked(archive, **limits)
+    with bundle:
+        return images_import_from(
+            source=ZipSource(bundle, manifest), label=f"{name}: {manifest.filename}", progress=progress
+        )
+
+
+def image_zip_import_job_create(*, upload: UploadedFile, created_by: AbstractBaseUser | None) -> ImportJob:
+    """Store the upload and queue its import (the request does no more, so any size answers at once)."""
+    with transaction.atomic():
+        job = ImportJob(kind=ImportKind.IMAGES, original_name=upload.name[:255], created_by=created_by)
+        job.upload.save(Path(upload.name).name, upload, save=False)
+        job.full_clean()
+        job.save()
+        job_enqueue(IMAGE_IMPORT_TASK, job.pk)
+    return job
+
+
+def image_zip_import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued zip import; safe to call twice (a finished or running job is left alone)."""
+    return job_run(ImportJob.objects.filter(kind=ImportKind.IMAGES), job_id, _import)
+
+
+def image_zip_import_job_retry(*, job_id: int) -> ImportJob:
+    return job_retry(ImportJob.objects.filter(kind=ImportKind.IMAGES), job_id, IMAGE_IMPORT_TASK)
+
+
+def _import(job: ImportJob) -> dict:
+    try:
+        with job.upload.open("rb") as archive:
+            summary = images_import_zip(archive=archive, name=job.original_name, progress=_progress_writer(job))
+    except ZipImportError as error:
+        raise JobFailed(f"{error}; nothing was imported") from error
+    except FileNotFoundError:
+        raise JobFailed("the uploaded zip is gone from storage; upload it again") from None
+    return {"summary": asdict(summary)}
+
+
+def _progress_writer(job: ImportJob):
+    last = [0.0]
+
+    def write(done: int, total: int) -> None:
+        fraction = min(done / total, 1.0) if total else 1.0
+        if fraction - last[0] >= _PROGRESS_STEP:
+            last[0] = fraction
+            job_progress(job, fraction * 0.99)  # full only when the job has finished
+
+    return write

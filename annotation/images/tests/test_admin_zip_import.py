@@ -1,9 +1,12 @@
-"""The admin's zip upload of images: the command's import behind a safe unpacking step."""
+"""The admin's zip upload of images: stored by the request, imported by a job reading the zip as streams."""
 
 import html
 import io
 import json
-import tempfile
+import os
+import subprocess
+import sys
+import time
 import zipfile
 
 import pytest
@@ -11,23 +14,20 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from annotation import roles
-from annotation.images.services.zip_import import ZipImportError, images_import_zip
+from annotation.images.services.zip_import import ZipImportError, image_zip_import_job_run, images_import_zip
 from annotation.images.tests.test_image_import import _corrupted, _image_bytes
-from annotation.models import Image, ImportJob, ImportKind
+from annotation.models import Generator, Image, ImportJob, ImportKind
 from annotation.tests.factories import make_prompt, make_user
+from mhp.jobs import JobStatus
 
 pytestmark = pytest.mark.django_db
 UPLOAD = reverse("admin:annotation_image_zip_upload")
 
 
 @pytest.fixture(autouse=True)
-def scratch(tmp_path, monkeypatch):
-    """Temporary folders go under tmp_path, so a test can see that the unpacked zip was removed."""
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    yield scratch
-    assert not [p for p in scratch.iterdir() if p.name.startswith("mhp-image-zip-")], "unpacked zip left behind"
+def media(tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
 
 
 @pytest.fixture
@@ -59,9 +59,21 @@ def _upload(client, data: bytes, name: str = "batch.zip"):
     return client.post(UPLOAD, {"file": SimpleUploadedFile(name, data, content_type="application/zip")})
 
 
+@pytest.fixture
+def upload_and_run(admin_client, django_capture_on_commit_callbacks):
+    """Post the zip and run the job the request queued (as the worker would)."""
+
+    def run(data: bytes, name: str = "batch.zip"):
+        with django_capture_on_commit_callbacks(execute=True):
+            return _upload(admin_client, data, name)
+
+    return run
+
+
 def _assert_nothing_stored() -> None:
     assert not Image.objects.exists()
     assert not ImportJob.objects.exists()
+    assert not Generator.objects.exists()
 
 
 def test_image_changelist_links_to_the_upload_page(admin_client):
@@ -69,31 +81,32 @@ def test_image_changelist_links_to_the_upload_page(admin_client):
     assert f'href="{UPLOAD}"' in page
 
 
-def test_a_good_zip_imports_its_images_and_shows_the_report(admin_client, prompt):
+def test_a_good_zip_imports_its_images_and_shows_the_report(admin_client, prompt, upload_and_run):
     data = _zip(
         {"img/a.png": _image_bytes("PNG", seed=1), "img/b.webp": _image_bytes("WEBP", seed=2)},
         manifest=[_line(prompt, "img/a.png", seed=5, settings={"steps": 20}), _line(prompt, "img/b.webp")],
     )
-    response = _upload(admin_client, data)
+    response = upload_and_run(data)
     job = ImportJob.objects.get()
-    assert response.status_code == 302 and response.url == reverse("admin:annotation_image_zip_report", args=[job.pk])
+    assert response.status_code == 302
+    assert response.url == reverse("admin:annotation_image_zip_progress", args=[job.pk])
     images = {image.source_path: image for image in Image.objects.select_related("generator")}
     assert sorted(images) == ["img/a.png", "img/b.webp"]
     assert (images["img/a.png"].seed, images["img/a.png"].settings, images["img/a.png"].width) == (5, {"steps": 20}, 64)
     assert {image.generator.name for image in images.values()} == {"zip-gen"}
     assert images["img/a.png"].file.read() == _image_bytes("PNG", seed=1)
-    assert (job.kind, job.status, job.original_name) == (ImportKind.IMAGES, "succeeded", "batch.zip")
+    assert (job.kind, job.status, job.progress, job.original_name) == (ImportKind.IMAGES, "succeeded", 1.0, "batch.zip")
     assert job.summary["imported"] == 2 and job.summary["refused"] == 0
     report = admin_client.get(response.url).content.decode()
-    assert "<th>imported</th><td>2</td>" in report and "zip-gen" in report
+    assert "<th>imported</th><td>2</td>" in report and "zip-gen" in report and 'http-equiv="refresh"' not in report
 
 
-def test_a_corrupt_image_is_reported_and_the_good_ones_kept(admin_client, prompt):
+def test_a_corrupt_image_is_reported_and_the_good_ones_kept(admin_client, prompt, upload_and_run):
     data = _zip(
         {"a.png": _image_bytes("PNG", seed=3), "bad.png": _corrupted(_image_bytes("PNG", seed=4))},
         manifest=[_line(prompt, "a.png"), _line(prompt, "bad.png"), _line(prompt, "missing.png")],
     )
-    response = _upload(admin_client, data)
+    response = upload_and_run(data)
     assert response.status_code == 302
     assert list(Image.objects.values_list("source_path", flat=True)) == ["a.png"]
     summary = ImportJob.objects.get().summary
@@ -116,28 +129,44 @@ def test_a_corrupt_image_is_reported_and_the_good_ones_kept(admin_client, prompt
     ],
     ids=["not-a-zip", "no-manifest", "zip-slip", "absolute", "drive"],
 )
-def test_an_unusable_zip_is_refused_with_its_reason_and_nothing_stored(admin_client, prompt, data, message, tmp_path):
+def test_an_unusable_zip_is_refused_with_its_reason_and_nothing_stored(admin_client, prompt, data, message, media):
     response = _upload(admin_client, data)
     assert response.status_code == 200
     assert message in html.unescape(response.content.decode())
     _assert_nothing_stored()
-    assert not (tmp_path / "evil.png").exists()
+    assert not media.exists() or not any(media.rglob("*.*"))
 
 
-def test_a_zip_with_damaged_data_is_refused_before_any_image_is_stored(admin_client, prompt):
-    good = _image_bytes("PNG", seed=6)
-    data = bytearray(_zip({"a.png": good, "b.png": _image_bytes("PNG", seed=7)}, manifest=[_line(prompt, "a.png")]))
-    # Damage b.png's compressed bytes (its CRC no longer matches) while a.png, listed first, is fine.
+def test_an_unusable_zip_found_by_the_job_fails_it_with_its_reason(prompt, media):
+    """The form checks the zip too, but the job must not trust that the stored file is the one checked."""
+    job = ImportJob.objects.create(kind=ImportKind.IMAGES, original_name="notes.zip")
+    job.upload.save("notes.zip", io.BytesIO(b"notes, not a zip\n" * 10))
+    job = image_zip_import_job_run(job_id=job.pk)
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("not a zip file, or its directory is damaged") and "nothing was imported" in job.error
+    assert not Image.objects.exists() and not Generator.objects.exists()
+
+
+def test_a_damaged_member_is_refused_on_its_line_and_the_rest_imported(prompt, upload_and_run):
+    data = bytearray(
+        _zip(
+            {"a.png": _image_bytes("PNG", seed=6), "b.png": _image_bytes("PNG", seed=7)},
+            manifest=[_line(prompt, "b.png"), _line(prompt, "a.png")],
+        )
+    )
+    # Damage b.png's compressed bytes (its CRC no longer matches) while a.png is fine.
     start = data.index(b"b.png") + len("b.png") + 100
     data[start : start + 32] = bytes(32)
-    response = _upload(admin_client, bytes(data))
-    assert response.status_code == 200
-    page = html.unescape(response.content.decode())
-    assert "corrupt zip: Bad CRC-32 for file 'b.png'" in page
-    _assert_nothing_stored()
+    upload_and_run(bytes(data))
+    job = ImportJob.objects.get()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.summary["refused_lines"] == [
+        {"line": 1, "path": "b.png", "reason": "corrupt zip member: Bad CRC-32 for file 'b.png'"}
+    ]
+    assert list(Image.objects.values_list("source_path", flat=True)) == ["a.png"]
 
 
-def test_zip_bombs_are_refused_by_bytes_inflated_and_by_member_count(prompt):
+def test_zip_bombs_are_refused_by_declared_bytes_and_by_member_count(prompt):
     bomb = _zip({"zeros.png": bytes(5 * 1024 * 1024)}, manifest=[_line(prompt, "zeros.png")])
     assert len(bomb) < 20_000  # a small archive that inflates to 5 MiB
     with pytest.raises(ZipImportError, match="unpacks to more than 1,048,576 bytes"):
@@ -157,6 +186,74 @@ def test_a_zip_of_one_folder_is_read_from_that_folder(prompt):
     )
     summary = images_import_zip(archive=io.BytesIO(data), name="batch.zip")
     assert (summary.imported, summary.manifest) == (1, "batch.zip: batch/manifest.jsonl")
+
+
+def test_a_member_path_that_climbs_out_of_the_manifest_folder_is_refused_on_its_line(prompt):
+    data = _zip(
+        {"batch/manifest.jsonl": json.dumps(_line(prompt, "../outside.png")).encode(), "outside.png": b"x"},
+    )
+    summary = images_import_zip(archive=io.BytesIO(data))
+    assert summary.refused_lines == [{"line": 1, "path": "../outside.png", "reason": "path leaves the root folder"}]
+
+
+# The memory bound, in a fresh interpreter so that nothing else the test process holds counts: a member
+# of 1.5 GB of zeros (a zip of about 1.5 MB) is refused on its line from its declared size, never read.
+_ZIP_MEMORY_PROBE = """
+import io, json, resource, sys, zipfile
+import django
+django.setup()
+from annotation.images.services import sources
+from annotation.images.services.zip_import import zip_open_checked
+from annotation.images.services.imports import images_import_from
+path = sys.argv[1]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+bundle, manifest = zip_open_checked(open(path, "rb"))
+reasons = []
+source = sources.ZipSource(bundle, manifest)
+try:
+    source.image_bytes("zeros.png")
+except sources.ManifestLineError as error:
+    reasons.append(str(error))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"growth_kib": after - before, "reasons": reasons}))
+"""
+
+
+def test_a_huge_member_is_refused_without_being_read_whole(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    size = 1536 * 1024**2
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bundle:
+        bundle.writestr("manifest.jsonl", json.dumps({"prompt": 1, "generator": "g", "path": "zeros.png"}) + "\n")
+        with bundle.open("zeros.png", "w", force_zip64=True) as member:
+            chunk = bytes(16 * 1024**2)
+            for _ in range(size // len(chunk)):
+                member.write(chunk)
+    assert archive.stat().st_size < 10 * 1024**2
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mhp.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", _ZIP_MEMORY_PROBE, str(archive)], capture_output=True, text=True, env=env, check=True
+    )
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["reasons"] == ["the file is 1,610,612,736 bytes; at most 268,435,456 are accepted"]
+    assert probe["growth_kib"] < 64 * 1024, probe
+
+
+def test_a_zip_of_20000_images_is_only_stored_and_queued_by_the_request(admin_client, prompt):
+    buffer = io.BytesIO()
+    tiny = _image_bytes("PNG", size=(2, 2), seed=1)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
+        lines = (json.dumps(_line(prompt, f"img/{i}.png")) for i in range(20_000))
+        bundle.writestr("manifest.jsonl", "\n".join(lines))
+        for i in range(19_999):
+            bundle.writestr(f"img/{i}.png", tiny)
+    started = time.monotonic()
+    response = _upload(admin_client, buffer.getvalue())
+    elapsed = time.monotonic() - started
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and job.status == JobStatus.QUEUED and not Image.objects.exists()
+    assert elapsed < 10, f"the upload request took {elapsed:.1f} s"
+    page = admin_client.get(response.url).content.decode()
+    assert 'http-equiv="refresh"' in page and "Queued" in page
 
 
 @pytest.mark.parametrize("role", [roles.ANNOTATOR, roles.REVIEWER])

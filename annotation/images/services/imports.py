@@ -158,6 +158,9 @@ def _decoded_row(raw: bytes | None, *, first: bool) -> dict:
         row = json.loads(text)
     except json.JSONDecodeError as error:
         raise ManifestLineError(f"not JSON: {error.msg}") from None
+    except ValueError as error:
+        # An integer of more than 4,300 digits (Python's limit on int parsing).
+        raise ManifestLineError(f"not JSON: {error}") from None
     except RecursionError:
         raise ManifestLineError("not JSON: nested too deeply") from None
     if not isinstance(row, dict):

@@ -89,6 +89,11 @@ def _jsonl_row(number: int, text: str) -> SourceRow:
         record = json.loads(text)
     except json.JSONDecodeError as error:
         return SourceRow(line=number, error=f"not JSON ({error.msg})")
+    except ValueError as error:
+        # An integer of more than 4,300 digits (Python's limit on int parsing).
+        return SourceRow(line=number, error=f"not JSON ({error})")
+    except RecursionError:
+        return SourceRow(line=number, error="not JSON (nested too deeply)")
     if not isinstance(record, dict):
         return SourceRow(line=number, error="not a JSON object")
     return SourceRow(line=number, **{column: record.get(column) for column in COLUMNS})

@@ -24,6 +24,7 @@ from annotation.prompts.services import import_sql as prompt_import_sql
 from annotation.prompts.services.dedupe import prompt_near_duplicates_mark
 from annotation.prompts.services.import_readers import ImportFileError, SourceRow, format_for_name, rows_read
 from annotation.prompts.services.store import MAX_PROMPT_LENGTH
+from annotation.stored_text import text_problem
 
 __all__ = ["ImportFileError", "ImportSummary", "prompts_import"]
 
@@ -116,6 +117,8 @@ def prompts_import(
 def _defaults(*, source: str, category_slug: str) -> _Defaults:
     if len(source) > MAX_SOURCE_LENGTH:
         raise ImportFileError(f"the source name is longer than {MAX_SOURCE_LENGTH} characters")
+    if problem := text_problem(source):
+        raise ImportFileError(f"the source name {problem}")
     # Categories are a small, seeded table: one query, then a dictionary per row.
     categories = {category.slug: category for category in Category.objects.select_related("parent")}
     if category_slug and category_slug not in categories:
@@ -204,8 +207,8 @@ def _text_problem(value: object) -> str:
         return "empty"
     if not isinstance(value, str):
         return f"not text ({type(value).__name__})"
-    if "\0" in value:
-        return "not text (contains NUL characters)"
+    if problem := text_problem(value):
+        return f"not text ({problem})"
     if not value.strip():
         return "empty"
     return ""
@@ -222,10 +225,13 @@ def _field_problem(row: SourceRow) -> str:
         ("source", row.source, MAX_SOURCE_LENGTH),
         ("source_id", row.source_id, MAX_SOURCE_ID_LENGTH),
     ):
-        if value is not None and not isinstance(value, str | int):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
             return f"{name} is not text ({type(value).__name__})"
         if value is not None and len(str(value)) > limit:
             return f"{name} longer than {limit} characters"
+        if isinstance(value, str) and (problem := text_problem(value)):
+            # PostgreSQL refuses the whole batch's INSERT for one such value: refuse the row instead.
+            return f"{name} {problem}"
     if row.category is not None and not isinstance(row.category, str):
         return f"category is not text ({type(row.category).__name__})"
     return ""

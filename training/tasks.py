@@ -7,12 +7,16 @@ from django.conf import settings
 from training.evaluation.jobs import evaluation_run_execute
 from training.liveness import training_runs_reap
 from training.runs import training_run_execute
-from training.scoring import stored_images_score
+from training.scoring import stored_images_score_job
 
 
-@shared_task(name="training.tasks.score_stored_images")
+# A worker lost while scoring (killed for memory by a hostile checkpoint) ends the result FAILURE instead
+# of sending the task to the next worker for ever; the time limits end a load that never returns.
+@shared_task(
+    name="training.tasks.score_stored_images", reject_on_worker_lost=False, soft_time_limit=900, time_limit=960
+)
 def score_stored_images(*, prompt: str, image_ids: list[int], dimensions: list[str], checkpoint: str = "") -> dict:
-    return stored_images_score(
+    return stored_images_score_job(
         prompt=prompt, image_ids=image_ids, dimensions=dimensions, checkpoint=checkpoint or settings.MPS_CHECKPOINT
     )
 

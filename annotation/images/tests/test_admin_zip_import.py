@@ -275,3 +275,38 @@ def test_staff_without_the_image_permission_is_refused(client, prompt):
     data = _zip({"a.png": _image_bytes("PNG", seed=10)}, manifest=[_line(prompt, "a.png")])
     assert _upload(client, data).status_code == 403
     _assert_nothing_stored()
+
+
+def test_a_zip_gone_from_storage_or_an_unexpected_error_fails_the_job_and_a_retry_completes(
+    prompt, monkeypatch, django_capture_on_commit_callbacks
+):
+    from annotation.images.services import zip_import
+
+    upload = SimpleUploadedFile(
+        "batch.zip", _zip({"a.png": _image_bytes("PNG", seed=21)}, manifest=[_line(prompt, "a.png")])
+    )
+    job = zip_import.image_zip_import_job_create(upload=upload, created_by=None)
+    data = job.upload.read()
+    job.upload.storage.delete(job.upload.name)
+    job = image_zip_import_job_run(job_id=job.pk)
+    assert (job.status, job.error) == (JobStatus.FAILED, "the uploaded zip is gone from storage; upload it again")
+
+    job.upload.storage.save(job.upload.name, io.BytesIO(data))
+
+    def broken(**kwargs):
+        raise KeyError("a bug nobody expected")
+
+    monkeypatch.setattr(zip_import, "images_import_from", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        zip_import.image_zip_import_job_retry(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error.startswith(
+        "unexpected error (KeyError: 'a bug nobody expected')"
+    )
+    assert not Image.objects.exists() and not Generator.objects.exists()
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        zip_import.image_zip_import_job_retry(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error, job.progress, job.summary["imported"]) == (JobStatus.SUCCEEDED, "", 1.0, 1)

@@ -20,6 +20,10 @@ def _table(rows: dict[str, dict[str, int]], element_id: str) -> str:
     return format_html('<table id="{}"><tr><th></th>{}</tr>{}</table>', element_id, head, body)
 
 
+def _changeable(version: DatasetVersion | None) -> bool:
+    return version is None or version.status not in (DatasetStatus.FREEZING, DatasetStatus.FROZEN)
+
+
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "seed", "pairs", "created_at", "frozen_at")
@@ -34,6 +38,13 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Versions are made by the freeze page (or `freeze_dataset`), never typed in.
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A version being frozen or frozen is read-only (the page still shows it); the database refuses too.
+        return _changeable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return _changeable(obj) and super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != DatasetStatus.DRAFT:
@@ -79,8 +90,14 @@ class DatasetItemAdmin(BigTableAdmin):
     list_filter = ("split", "version")
     raw_id_fields = ("pair",)
 
+    # Items are written by the freeze alone and belong to versions that never change: view only.
+    def has_add_permission(self, request) -> bool:
+        return False
+
     def has_change_permission(self, request, obj=None) -> bool:
-        # Items belong to frozen versions, which never change.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

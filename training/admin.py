@@ -1,19 +1,31 @@
 from django.contrib import admin
 
-from mhp.admin_base import JOB_FIELDS
 from training.models import EvaluationRun, TrainingRun
 
 
+class RunAdmin(admin.ModelAdmin):
+    """Runs are made by the results page, the commands and their tasks. Their status, progress, paths and
+    worker fields belong to the lifecycle (mhp.jobs, the reaper, resume), so none is typed in here; only
+    the fields in `editable` (a cancel request) are."""
+
+    editable: tuple[str, ...] = ()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields if field.name not in self.editable]
+
+
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(RunAdmin):
     list_display = ("name", "dataset_version", "preset", "status", "step", "total_steps", "progress", "created_at")
     list_filter = ("status", "preset")
     search_fields = ("name",)
-    readonly_fields = (*JOB_FIELDS, "step", "metrics", "best_checkpoint", "last_checkpoint")
+    editable = ("cancel_requested",)
 
 
 @admin.register(EvaluationRun)
-class EvaluationRunAdmin(admin.ModelAdmin):
+class EvaluationRunAdmin(RunAdmin):
     list_display = ("id", "method", "benchmark", "training_run", "status", "progress", "created_at")
     list_filter = ("status", "method", "benchmark")
-    readonly_fields = (*JOB_FIELDS, "metrics", "output_path")

@@ -29,8 +29,22 @@ def annotators_deactivate_from_admin(model_admin: admin.ModelAdmin, request: Htt
     )
 
 
+class ViewOnlyAdmin(BigTableAdmin):
+    """Rows written only by the queue and the review services (which keep counters and rules right):
+    the admin shows them and changes nothing."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Judgement)
-class JudgementAdmin(BigTableAdmin):
+class JudgementAdmin(ViewOnlyAdmin):
     list_display = (
         "id",
         "pair",
@@ -49,19 +63,19 @@ class JudgementAdmin(BigTableAdmin):
 
 
 @admin.register(PairLease)
-class PairLeaseAdmin(BigTableAdmin):
+class PairLeaseAdmin(ViewOnlyAdmin):
     list_display = ("pair", "annotator", "left_side", "expires_at")
     raw_id_fields = ("pair", "annotator")
 
 
 @admin.register(PairSkip)
-class PairSkipAdmin(BigTableAdmin):
+class PairSkipAdmin(ViewOnlyAdmin):
     list_display = ("pair", "annotator", "reason", "created_at")
     raw_id_fields = ("pair", "annotator")
 
 
 @admin.register(Adjudication)
-class AdjudicationAdmin(admin.ModelAdmin):
+class AdjudicationAdmin(ViewOnlyAdmin):
     list_display = ("pair", "reviewer", "aesthetics", "detail", "alignment", "overall", "created_at")
     raw_id_fields = ("pair", "reviewer")
 

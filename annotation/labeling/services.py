@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
-from annotation.models import Adjudication, AnnotatorProfile, Choice, Pair
+from annotation.models import Adjudication, AnnotatorProfile, Choice, Judgement, Pair, PairLease
 
 
 class ReviewError(ValueError):
@@ -28,13 +28,11 @@ def _check_answers(answers: Mapping[str, str]) -> dict[str, str]:
 def pair_adjudicate(
     *, reviewer: AbstractBaseUser, pair_id: int, answers: Mapping[str, str], note: str = ""
 ) -> tuple[Adjudication, bool]:
-    """Store the reviewer's final answer for a pair (canonical first/second/tie); a second call replaces it."""
+    """Store the reviewer's final answer for a pair (canonical first/second/tie); a second call replaces it.
+    Refused to a reviewer who judged the pair: a disagreement is settled by someone outside it."""
     clean = _check_answers(answers)
     with transaction.atomic():
-        # The pair row lock serialises two reviewers adjudicating the same pair at once.
-        pair = Pair.objects.select_for_update().filter(pk=pair_id).first()
-        if pair is None:
-            raise ReviewError(f"no pair {pair_id}")
+        pair = _pair_for_review(reviewer, pair_id)
         adjudication = Adjudication.objects.filter(pair=pair).first()
         created = adjudication is None
         adjudication = adjudication or Adjudication(pair=pair)
@@ -50,18 +48,32 @@ def pair_adjudicate(
     return adjudication, created
 
 
-def pair_gold_set(*, pair_id: int, answers: Mapping[str, str]) -> Pair:
-    """Make a pair a gold pair with these answers (canonical first/second/tie per dimension)."""
+def pair_gold_set(*, reviewer: AbstractBaseUser, pair_id: int, answers: Mapping[str, str]) -> Pair:
+    """Make a pair a gold pair with these answers (canonical first/second/tie per dimension); refused to a
+    reviewer who judged it (their own answers would become the key others are scored against)."""
     clean = _check_answers(answers)
     with transaction.atomic():
-        updated = Pair.objects.filter(pk=pair_id).update(is_gold=True, gold_answers=clean)
-        if not updated:
-            raise ReviewError(f"no pair {pair_id}")
-    return Pair.objects.get(pk=pair_id)
+        pair = _pair_for_review(reviewer, pair_id)
+        pair.is_gold, pair.gold_answers = True, clean
+        pair.save(update_fields=["is_gold", "gold_answers"])
+    return pair
+
+
+def _pair_for_review(reviewer: AbstractBaseUser, pair_id: int) -> Pair:
+    """The pair, locked (two reviewers acting on one pair at once take turns), unless the reviewer judged it."""
+    pair = Pair.objects.select_for_update().filter(pk=pair_id).first()
+    if pair is None:
+        raise ReviewError(f"no pair {pair_id}")
+    if Judgement.objects.filter(pair=pair, annotator=reviewer).exists():
+        raise ReviewError(f"you judged pair {pair_id} yourself; another reviewer settles it")
+    return pair
 
 
 def annotator_deactivate(*, user: AbstractBaseUser, note: str = "") -> AnnotatorProfile:
-    """Stop a person labeling and leave their judgements out of the next dataset versions."""
+    """Stop a person labeling and leave their judgements out of the next dataset versions.
+
+    Their leases are released at once (the pairs go back to the queue) and, since a submit needs a lease
+    and a claim checks the profile under the same lock, nothing they send later is stored."""
     with transaction.atomic():
         AnnotatorProfile.objects.get_or_create(user=user)
         # Locked like the queue locks it, so a claim in flight finishes before the switch or sees it.
@@ -72,4 +84,5 @@ def annotator_deactivate(*, user: AbstractBaseUser, note: str = "") -> Annotator
         if note:
             profile.note = f"{profile.note}\n{note}".strip()
         profile.save(update_fields=["labeling_enabled", "judgements_excluded", "deactivated_at", "note"])
+        PairLease.objects.filter(annotator=user).delete()
     return profile

@@ -239,7 +239,7 @@ def dispute_post(request: HttpRequest) -> HttpResponse:
     answers = {d.key: data[d.key] for d in DIMENSIONS}
     try:
         if data["action"] == "gold":
-            review.pair_gold_set(pair_id=data["pair_id"], answers=answers)
+            review.pair_gold_set(reviewer=request.user, pair_id=data["pair_id"], answers=answers)
             messages.success(request, f"Pair {data['pair_id']} is now a gold pair.")
         else:
             review.pair_adjudicate(reviewer=request.user, pair_id=data["pair_id"], answers=answers, note=data["note"])

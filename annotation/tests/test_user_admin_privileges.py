@@ -1,4 +1,4 @@
-"""The admin role's limits in the User admin: each forbidden change is refused (a form error or 403), nothing changes."""
+"""The admin role's limits in the User admin: each forbidden change is refused (form error or 403), nothing changes."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -78,7 +78,11 @@ FORBIDDEN = {
         lambda p: {"is_superuser": "on"},
         "only a superuser can make someone a superuser",
     ),
-    "make-self-superuser": ("editor", lambda p: {"is_superuser": "on"}, "only a superuser can make someone a superuser"),
+    "make-self-superuser": (
+        "editor",
+        lambda p: {"is_superuser": "on"},
+        "only a superuser can make someone a superuser",
+    ),
     "make-annotator-staff-by-hand": (
         "annotator",
         lambda p: {"is_staff": "on"},

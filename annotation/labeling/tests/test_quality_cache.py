@@ -77,12 +77,20 @@ def test_a_new_judgement_changes_the_figures_shown(reviewer, table):
 def test_gold_answers_and_exclusions_change_the_figures_shown(reviewer, table):
     agreed, split, a, b = table
     assert _figures(reviewer)["annotators"][1]["dimensions"]["overall"]["gold_accuracy"] is None
-    pair_gold_set(pair_id=split.pk, answers=dict.fromkeys(("aesthetics", "detail", "alignment", "overall"), "second"))
+    pair_gold_set(
+        reviewer=make_user(roles.REVIEWER),
+        pair_id=split.pk,
+        answers=dict.fromkeys(("aesthetics", "detail", "alignment", "overall"), "second"),
+    )
     rows = {row["username"]: row for row in _figures(reviewer)["annotators"]}
     assert rows["cache-a"]["dimensions"]["overall"]["gold_accuracy"] == 0.0
     assert rows["cache-b"]["dimensions"]["overall"]["gold_accuracy"] == 1.0
     # Answers changed on a pair that is already gold.
-    pair_gold_set(pair_id=split.pk, answers=dict.fromkeys(("aesthetics", "detail", "alignment", "overall"), "first"))
+    pair_gold_set(
+        reviewer=make_user(roles.REVIEWER),
+        pair_id=split.pk,
+        answers=dict.fromkeys(("aesthetics", "detail", "alignment", "overall"), "first"),
+    )
     rows = {row["username"]: row for row in _figures(reviewer)["annotators"]}
     assert rows["cache-a"]["dimensions"]["overall"]["gold_accuracy"] == 1.0
     annotator_deactivate(user=b)

@@ -109,7 +109,8 @@ def training_run_execute(*, run_id: int, progress=None) -> TrainingRun:
 
 
 def _train(run: TrainingRun, progress) -> dict:
-    from training.trainer.config import TrainConfig  # torch: GPU workers only
+    from training.mps import CheckpointError  # torch: GPU workers only
+    from training.trainer.config import TrainConfig
     from training.trainer.loop import train
 
     resume = bool(run.last_checkpoint)
@@ -119,7 +120,7 @@ def _train(run: TrainingRun, progress) -> dict:
         config = TrainConfig.from_dict(_config_values(run))
         with Heartbeat(run.pk):
             result = train(config, resume=resume, on_progress=_progress_writer(run, progress))
-    except (ValueError, OSError, RuntimeError) as error:
+    except (CheckpointError, ValueError, OSError, RuntimeError) as error:
         # The last checkpoint (if any) stays in output_dir: Resume continues from it.
         raise JobFailed(str(error)) from error
     final_val = {"final_val": result.metrics["val"]} if result.metrics and result.metrics.get("val") else {}

@@ -133,9 +133,15 @@ class PairAdmin(BigTableAdmin):
     list_display = ("id", "first_preview", "second_preview", "prompt", "kind", "judgements_done", "is_gold")
     list_filter = ("kind", "is_gold")
     search_fields = ("prompt__text",)
-    raw_id_fields = ("prompt", "image_first", "image_second")
-    readonly_fields = ("judgements_done", "created_at")
     list_select_related = ("prompt", "image_first", "image_second")
+
+    # Pairs come from build_pairs (canonical order, kind); gold answers from the disputes page, which
+    # refuses a reviewer who judged the pair. Only how many judgements a pair needs is set here.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Pair._meta.fields if field.name != "judgements_required"]
 
     @admin.display(description="first")
     def first_preview(self, pair: Pair) -> str:

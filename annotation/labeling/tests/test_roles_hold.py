@@ -108,3 +108,13 @@ def test_the_admin_shows_labeling_rows_but_edits_none(client, labeled, model):
     assert client.post(reverse(f"{name}_change", args=[row.pk]), {"pair": row.pair_id}).status_code == 403
     assert client.post(reverse(f"{name}_delete", args=[row.pk]), {"post": "yes"}).status_code == 403
     assert {m: _rows(m) for m in before} == before
+
+
+def test_gold_answers_are_not_typed_into_the_pair_admin(client):
+    (pair,) = make_pairs(1)
+    client.force_login(make_user(roles.ADMIN))
+    change = reverse("admin:annotation_pair_change", args=[pair.pk])
+    response = client.post(change, {"is_gold": "on", "gold_answers": '{"overall": "first"}', "judgements_required": 4})
+    assert response.status_code == 302
+    assert Pair.objects.values_list("is_gold", "gold_answers", "judgements_required").get() == (False, {}, 4)
+    assert client.get(reverse("admin:annotation_pair_add")).status_code == 403

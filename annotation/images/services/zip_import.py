@@ -11,17 +11,17 @@ good archive (a damaged member too) is refused on its own line, as with the comm
 
 import zipfile
 from dataclasses import asdict
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
 
 from annotation.images.services.imports import images_import_from
 from annotation.images.services.sources import ZipSource
 from annotation.models import ImportJob, ImportKind
-from mhp.jobs import JobFailed, job_enqueue, job_progress, job_retry, job_run
+from annotation.uploads import import_job_create
+from mhp.jobs import JobFailed, job_progress, job_retry, job_run
 
 IMAGE_IMPORT_TASK = "annotation.image_import_job"
 MANIFEST_NAME = "manifest.jsonl"
@@ -105,13 +105,7 @@ def images_import_zip(*, archive: BinaryIO, name: str = "upload.zip", progress=N
 
 def image_zip_import_job_create(*, upload: UploadedFile, created_by: AbstractBaseUser | None) -> ImportJob:
     """Store the upload and queue its import (the request does no more, so any size answers at once)."""
-    with transaction.atomic():
-        job = ImportJob(kind=ImportKind.IMAGES, original_name=upload.name[:255], created_by=created_by)
-        job.upload.save(Path(upload.name).name, upload, save=False)
-        job.full_clean()
-        job.save()
-        job_enqueue(IMAGE_IMPORT_TASK, job.pk)
-    return job
+    return import_job_create(kind=ImportKind.IMAGES, upload=upload, created_by=created_by, task=IMAGE_IMPORT_TASK)
 
 
 def image_zip_import_job_run(*, job_id: int) -> ImportJob:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
 from django.db.models.fields.files import FieldFile
 
 from annotation.models import ImportJob, ImportKind
 from annotation.prompts.services.import_readers import format_for_name
 from annotation.prompts.services.imports import ImportFileError, prompts_import
-from mhp.jobs import JobFailed, job_enqueue, job_retry, job_run
+from annotation.uploads import import_job_create
+from mhp.jobs import JobFailed, job_retry, job_run
 
 PROMPT_IMPORT_TASK = "annotation.prompt_import_job"
 # The job row is written at most this often (in rows read), so progress costs nothing noticeable.
@@ -26,18 +26,10 @@ def prompt_import_job_create(
 ) -> ImportJob:
     """Store the upload and queue its import; raises ImportFileError when the name gives no known format."""
     file_format = format_for_name(upload.name)
-    with transaction.atomic():
-        job = ImportJob(
-            kind=ImportKind.PROMPTS,
-            original_name=upload.name[:255],
-            created_by=created_by,
-            config={"source": source, "category": category_slug, "format": file_format},
-        )
-        job.upload.save(Path(upload.name).name, upload, save=False)
-        job.full_clean()
-        job.save()
-        job_enqueue(PROMPT_IMPORT_TASK, job.pk)
-    return job
+    config = {"source": source, "category": category_slug, "format": file_format}
+    return import_job_create(
+        kind=ImportKind.PROMPTS, upload=upload, created_by=created_by, task=PROMPT_IMPORT_TASK, config=config
+    )
 
 
 def prompt_import_job_run(*, job_id: int) -> ImportJob:

@@ -219,8 +219,10 @@ def test_revise_changes_the_answers_in_place_until_the_pair_is_frozen(api):
     judgement = Judgement.objects.get()
     assert judgement.overall == ("first" if judgement.left_side == "first" else "second")
 
-    version = DatasetVersion.objects.create(name="v1", status=DatasetStatus.FROZEN, frozen_at=timezone.now())
+    # As a freeze writes it: items while freezing, then frozen (the database refuses items of a frozen version).
+    version = DatasetVersion.objects.create(name="v1", status=DatasetStatus.FREEZING)
     DatasetItem.objects.create(version=version, pair=pair, split="train", labels={}, annotator_count=1, agreement=1)
+    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetStatus.FROZEN, frozen_at=timezone.now())
     refused = api.post(reverse("label-api:revise"), {"pair_id": pair.pk, "answers": ANSWERS_LEFT}, format="json")
     assert refused.status_code == 409 and refused.json()["code"] == "frozen"
     assert Judgement.objects.get().overall == judgement.overall

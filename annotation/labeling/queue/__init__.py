@@ -262,9 +262,10 @@ def judgement_submit(
 def judgement_revise(*, annotator: AbstractBaseUser, pair_id: int, answers: Mapping[str, str]) -> Judgement:
     """Replace the answers of the annotator's judgement of a pair (the page's way back to the pair just
     judged): the same row, new answers, read on the side the pair was shown. Refused once the pair is in a
-    frozen dataset version, or one being frozen."""
+    frozen dataset version, or one being frozen, and once the annotator's labeling is disabled."""
     _check_answers(answers)
     with transaction.atomic():
+        _profile_lock(annotator)
         judgement = Judgement.objects.select_for_update().filter(pair_id=pair_id, annotator=annotator).first()
         if judgement is None:
             raise LeaseMissing("you have no judgement of this pair to change")

@@ -244,3 +244,17 @@ def test_a_shown_pair_whose_lease_ran_out_is_not_claimed_again(annotators):
     lease = queue.pair_claim(annotator=annotators[0], exclude_pair_ids=(shown.pk,))
     assert lease.pair_id == other.pk
     assert queue.pair_claim(annotator=annotators[0], exclude_pair_ids=(shown.pk, other.pk)) is None
+
+
+def test_a_deactivated_annotator_cannot_revise_a_judgement(annotators):
+    from annotation.labeling.services import annotator_deactivate
+
+    make_pairs(1)
+    lease = queue.pair_claim(annotator=annotators[0])
+    judgement, _ = _judge(annotators[0], lease.pair_id)
+    annotator_deactivate(user=annotators[0])
+    with pytest.raises(queue.LabelingDisabled):
+        queue.judgement_revise(
+            annotator=annotators[0], pair_id=lease.pair_id, answers={**ANSWERS_LEFT, "overall": "left"}
+        )
+    assert Judgement.objects.get().overall == judgement.overall

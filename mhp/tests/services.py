@@ -73,12 +73,13 @@ def start_web() -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "gunicorn", "mhp.wsgi:application", "-w", "1", "-b", f"127.0.0.1:{port}"]
     web = subprocess.Popen(command, cwd=ROOT, env=service_environment(), stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # A loaded machine can take a while to import Django and torch-free apps in a fresh process.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{base_url}/healthz", timeout=2)
+            urllib.request.urlopen(f"{base_url}/healthz", timeout=5)
             return web, base_url
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out while gunicorn starts
             time.sleep(0.2)
     stop(web)
     pytest.fail("gunicorn did not start")

@@ -46,13 +46,15 @@ def test_web_queues_scoring_and_a_gpu_worker_answers(clean_redis, mps_official_p
     images = [make_image(prompt, generator) for _ in range(3)]
     make_user(roles.ADMIN, username="scorer")
     worker = start_worker("gpu")
-    web, base_url = start_web()
     try:
-        body = {"image_ids": [image.pk for image in images], "dimensions": ["overall", "alignment"]}
-        queued = _request(f"{base_url}/api/score/", body={**body, "checkpoint": str(checkpoint)})
-        job = _wait_for_result(queued["status_url"])
+        web, base_url = start_web()
+        try:
+            body = {"image_ids": [image.pk for image in images], "dimensions": ["overall", "alignment"]}
+            queued = _request(f"{base_url}/api/score/", body={**body, "checkpoint": str(checkpoint)})
+            job = _wait_for_result(queued["status_url"])
+        finally:
+            stop(web)
     finally:
-        stop(web)
         stop(worker)
     assert job["state"] == "SUCCESS", job
     direct = score_images(checkpoint, prompt.text, [image.file.path for image in images], ["overall", "alignment"])

@@ -35,6 +35,12 @@ class ImageZipForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
         help_text=f"{MANIFEST_NAME} at the root of the zip, the images at the paths it names",
     )
+    create_generators = forms.BooleanField(
+        required=False,
+        label="Create new generators",
+        help_text="Add the generators the manifest names that do not exist yet; otherwise their lines are refused "
+        "(a typo would make pairs count it as another model).",
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -51,7 +57,11 @@ class ImageZipForm(forms.Form):
 def image_zip_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     form = ImageZipForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        job = image_zip_import_job_create(upload=form.cleaned_data["file"], created_by=request.user)
+        job = image_zip_import_job_create(
+            upload=form.cleaned_data["file"],
+            created_by=request.user,
+            create_generators=form.cleaned_data["create_generators"],
+        )
         # Redirect so that reloading the progress page does not upload the zip again.
         return redirect("admin:annotation_image_zip_progress", job.pk)
     context = admin_context(

@@ -8,6 +8,7 @@ and image row are written in one transaction, so a generator exists only with an
 and an image's files only with its row.
 """
 
+import difflib
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -43,6 +44,8 @@ class ImageImportSummary:
     duplicates: int = 0
     refused: int = 0
     generators_created: list[str] = field(default_factory=list)
+    # New generators whose name is close to an existing one ({"name", "close_to"}): a typo makes another model.
+    generators_close: list[dict] = field(default_factory=list)
     refused_lines: list[dict] = field(default_factory=list)
 
     def refuse(self, line: int, path: str, reason: str) -> None:
@@ -60,12 +63,20 @@ class ManifestEntry:
     settings: dict
 
 
-def images_import(*, manifest: Path, root: Path, progress: Progress | None = None) -> ImageImportSummary:
+def images_import(
+    *, manifest: Path, root: Path, progress: Progress | None = None, create_generators: bool = False
+) -> ImageImportSummary:
     """Import a manifest on disk whose paths are relative to `root`."""
-    return images_import_from(source=FolderSource(manifest, root), label=str(manifest), progress=progress)
+    return images_import_from(
+        source=FolderSource(manifest, root), label=str(manifest), progress=progress, create_generators=create_generators
+    )
 
 
-def images_import_from(*, source: ImageSource, label: str, progress: Progress | None = None) -> ImageImportSummary:
+def images_import_from(
+    *, source: ImageSource, label: str, progress: Progress | None = None, create_generators: bool = False
+) -> ImageImportSummary:
+    """Import the manifest of `source` line by line. A line naming a generator that does not exist is refused
+    unless `create_generators`; a new generator whose name is close to an existing one is called out."""
     summary = ImageImportSummary(manifest=label)
     with source.manifest() as stream:
         total = _line_count(stream)
@@ -73,7 +84,7 @@ def images_import_from(*, source: ImageSource, label: str, progress: Progress | 
         for number, raw in enumerate(_bounded_lines(stream), start=1):
             if raw is None or raw.strip():
                 summary.lines_read += 1
-                _import_line(number, raw, source, summary)
+                _import_line(number, raw, source, summary, create_generators)
             if progress:
                 progress(number, total)
     return summary
@@ -98,7 +109,9 @@ def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
         yield None
 
 
-def _import_line(number: int, raw: bytes | None, source: ImageSource, summary: ImageImportSummary) -> None:
+def _import_line(
+    number: int, raw: bytes | None, source: ImageSource, summary: ImageImportSummary, create_generators: bool
+) -> None:
     row: dict = {}
     try:
         row = _decoded_row(raw, first=number == 1)
@@ -109,7 +122,7 @@ def _import_line(number: int, raw: bytes | None, source: ImageSource, summary: I
             summary.duplicates += 1
             summary.refuse(number, entry.relative_path, f"duplicate of image {known} (same sha256)")
             return
-        _store(entry, data, number, summary)
+        _store(entry, data, number, summary, create_generators)
     except (ManifestLineError, ImageRejected) as error:
         summary.refuse(number, _named_path(row), str(error))
     except DatabaseError as error:
@@ -117,10 +130,18 @@ def _import_line(number: int, raw: bytes | None, source: ImageSource, summary: I
         summary.refuse(number, _named_path(row), f"the database refused the line ({type(error).__name__}: {error})")
 
 
-def _store(entry: ManifestEntry, data: bytes, number: int, summary: ImageImportSummary) -> None:
+def _store(
+    entry: ManifestEntry, data: bytes, number: int, summary: ImageImportSummary, create_generators: bool
+) -> None:
+    name = entry.generator_name
+    exists = Generator.objects.filter(name=name).exists()
+    close = None if exists else _close_generator_name(name)
+    if not exists and not create_generators:
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise ManifestLineError(f"no generator named {name!r}{hint}; allow new generators to add it")
     # One transaction: a generator created here is rolled back with its refused or duplicate image.
     with transaction.atomic():
-        generator, created = Generator.objects.get_or_create(name=entry.generator_name)
+        generator, created = Generator.objects.get_or_create(name=name)
         image, stored = image_store(
             prompt=entry.prompt,
             generator=generator,
@@ -138,7 +159,16 @@ def _store(entry: ManifestEntry, data: bytes, number: int, summary: ImageImportS
         return
     summary.imported += 1
     if created:
-        summary.generators_created.append(entry.generator_name)
+        summary.generators_created.append(name)
+        if close is not None:
+            summary.generators_close.append({"name": name, "close_to": close})
+
+
+def _close_generator_name(name: str) -> str | None:
+    """An existing generator's name that `name` is probably a typo of: equal but for case, or one edit or so."""
+    names = list(Generator.objects.values_list("name", flat=True))
+    same_letters = [known for known in names if known.casefold() == name.casefold()]
+    return (same_letters or difflib.get_close_matches(name, names, n=1, cutoff=0.8) or [None])[0]
 
 
 def _named_path(row: dict) -> str:

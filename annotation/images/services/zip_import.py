@@ -94,18 +94,28 @@ def _manifest_member(infos: list[zipfile.ZipInfo]) -> zipfile.ZipInfo:
     raise ZipImportError(f"no {MANIFEST_NAME} at the root of the zip (or of its one top-level folder)")
 
 
-def images_import_zip(*, archive: BinaryIO, name: str = "upload.zip", progress=None, **limits):
+def images_import_zip(
+    *, archive: BinaryIO, name: str = "upload.zip", progress=None, create_generators: bool = False, **limits
+):
     """Import the manifest of the zip `archive`; raises ZipImportError (nothing stored) when it is unusable."""
     bundle, manifest = zip_open_checked(archive, **limits)
     with bundle:
         return images_import_from(
-            source=ZipSource(bundle, manifest), label=f"{name}: {manifest.filename}", progress=progress
+            source=ZipSource(bundle, manifest),
+            label=f"{name}: {manifest.filename}",
+            progress=progress,
+            create_generators=create_generators,
         )
 
 
-def image_zip_import_job_create(*, upload: UploadedFile, created_by: AbstractBaseUser | None) -> ImportJob:
+def image_zip_import_job_create(
+    *, upload: UploadedFile, created_by: AbstractBaseUser | None, create_generators: bool = False
+) -> ImportJob:
     """Store the upload and queue its import (the request does no more, so any size answers at once)."""
-    return import_job_create(kind=ImportKind.IMAGES, upload=upload, created_by=created_by, task=IMAGE_IMPORT_TASK)
+    config = {"create_generators": create_generators}
+    return import_job_create(
+        kind=ImportKind.IMAGES, upload=upload, created_by=created_by, task=IMAGE_IMPORT_TASK, config=config
+    )
 
 
 def image_zip_import_job_run(*, job_id: int) -> ImportJob:
@@ -120,7 +130,12 @@ def image_zip_import_job_retry(*, job_id: int) -> ImportJob:
 def _import(job: ImportJob) -> dict:
     try:
         with job.upload.open("rb") as archive:
-            summary = images_import_zip(archive=archive, name=job.original_name, progress=_progress_writer(job))
+            summary = images_import_zip(
+                archive=archive,
+                name=job.original_name,
+                progress=_progress_writer(job),
+                create_generators=job.config.get("create_generators", False),
+            )
     except ZipImportError as error:
         raise JobFailed(f"{error}; nothing was imported") from error
     except FileNotFoundError:

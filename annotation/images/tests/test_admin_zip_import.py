@@ -56,7 +56,8 @@ def admin_client(client):
 
 
 def _upload(client, data: bytes, name: str = "batch.zip"):
-    return client.post(UPLOAD, {"file": SimpleUploadedFile(name, data, content_type="application/zip")})
+    upload = SimpleUploadedFile(name, data, content_type="application/zip")
+    return client.post(UPLOAD, {"file": upload, "create_generators": "on"})
 
 
 @pytest.fixture
@@ -184,7 +185,7 @@ def test_a_zip_of_one_folder_is_read_from_that_folder(prompt):
             "batch/manifest.jsonl": json.dumps(_line(prompt, "a.png")).encode(),
         }
     )
-    summary = images_import_zip(archive=io.BytesIO(data), name="batch.zip")
+    summary = images_import_zip(archive=io.BytesIO(data), name="batch.zip", create_generators=True)
     assert (summary.imported, summary.manifest) == (1, "batch.zip: batch/manifest.jsonl")
 
 
@@ -192,7 +193,7 @@ def test_a_member_path_that_climbs_out_of_the_manifest_folder_is_refused_on_its_
     data = _zip(
         {"batch/manifest.jsonl": json.dumps(_line(prompt, "../outside.png")).encode(), "outside.png": b"x"},
     )
-    summary = images_import_zip(archive=io.BytesIO(data))
+    summary = images_import_zip(archive=io.BytesIO(data), create_generators=True)
     assert summary.refused_lines == [{"line": 1, "path": "../outside.png", "reason": "path leaves the root folder"}]
 
 
@@ -285,7 +286,7 @@ def test_a_zip_gone_from_storage_or_an_unexpected_error_fails_the_job_and_a_retr
     upload = SimpleUploadedFile(
         "batch.zip", _zip({"a.png": _image_bytes("PNG", seed=21)}, manifest=[_line(prompt, "a.png")])
     )
-    job = zip_import.image_zip_import_job_create(upload=upload, created_by=None)
+    job = zip_import.image_zip_import_job_create(upload=upload, created_by=None, create_generators=True)
     data = job.upload.read()
     job.upload.storage.delete(job.upload.name)
     job = image_zip_import_job_run(job_id=job.pk)

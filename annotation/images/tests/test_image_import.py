@@ -64,7 +64,9 @@ def batch(tmp_path, settings):
 
 def _run(manifest, root) -> str:
     out = io.StringIO()
-    call_command("import_images", str(manifest), "--root", str(root), "--verbosity", "0", stdout=out)
+    call_command(
+        "import_images", str(manifest), "--root", str(root), "--create-generators", "--verbosity", "0", stdout=out
+    )
     return out.getvalue()
 
 
@@ -237,3 +239,35 @@ def test_a_row_the_database_refuses_leaves_no_file_and_the_import_goes_on(tmp_pa
     image = Image.objects.get()
     assert (image.source_path, list(Generator.objects.values_list("name", flat=True))) == ("after.png", ["gen-b"])
     assert _stored_files(media) == sorted([image.file.name, image.thumbnail.name])
+
+
+def test_an_unknown_generator_is_refused_unless_new_ones_are_allowed_and_a_close_name_is_called_out(tmp_path, media):
+    from annotation.images.services.imports import images_import
+    from annotation.models import Generator, Image
+
+    prompt = make_prompt("a paper boat on a puddle")
+    Generator.objects.create(name="SDXL-1.0")
+    for name, seed in (("ok.png", 1), ("typo.png", 2), ("new.png", 3)):
+        (tmp_path / name).write_bytes(_image_bytes("PNG", seed=seed))
+    manifest = tmp_path / "manifest.jsonl"
+    lines = [
+        _line(prompt, "ok.png", "SDXL-1.0"),
+        _line(prompt, "typo.png", "sdxl-1.0"),
+        _line(prompt, "new.png", "DALL-E 3"),
+    ]
+    manifest.write_bytes(b"\n".join(lines) + b"\n")
+
+    summary = images_import(manifest=manifest, root=tmp_path)
+    assert (summary.imported, summary.refused) == (1, 2)
+    reasons = {row["path"]: row["reason"] for row in summary.refused_lines}
+    assert (
+        reasons["typo.png"]
+        == "no generator named 'sdxl-1.0' (did you mean 'SDXL-1.0'?); allow new generators to add it"
+    )
+    assert reasons["new.png"].startswith("no generator named 'DALL-E 3'; allow new")
+    assert list(Generator.objects.values_list("name", flat=True)) == ["SDXL-1.0"]
+
+    allowed = images_import(manifest=manifest, root=tmp_path, create_generators=True)
+    assert allowed.imported == 2 and sorted(allowed.generators_created) == ["DALL-E 3", "sdxl-1.0"]
+    assert allowed.generators_close == [{"name": "sdxl-1.0", "close_to": "SDXL-1.0"}]
+    assert Image.objects.count() == 3

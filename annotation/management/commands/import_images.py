@@ -12,8 +12,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("manifest", type=Path)
         parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
+        parser.add_argument(
+            "--create-generators",
+            action="store_true",
+            help="add the generators the manifest names that do not exist yet (otherwise their lines are refused)",
+        )
 
-    def handle(self, *args, manifest: Path, root: Path | None, **options):
+    def handle(self, *args, manifest: Path, root: Path | None, create_generators: bool, **options):
         if not manifest.is_file():
             raise CommandError(f"no such file: {manifest}")
         root = root or manifest.parent
@@ -25,7 +30,9 @@ class Command(BaseCommand):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            summary = images_import(manifest=manifest, root=root, progress=progress)
+            summary = images_import(
+                manifest=manifest, root=root, progress=progress, create_generators=create_generators
+            )
         self._report(summary)
 
     def _report(self, summary: ImageImportSummary) -> None:
@@ -35,6 +42,8 @@ class Command(BaseCommand):
         )
         if summary.generators_created:
             self.stdout.write(f"  new generators: {', '.join(summary.generators_created)}")
+        for close in summary.generators_close:
+            self.stdout.write(f"  check: new generator {close['name']!r} is close to existing {close['close_to']!r}")
         for row in summary.refused_lines:
             self.stdout.write(f"  line {row['line']} {row['path']}: {row['reason']}")
         if summary.refused > len(summary.refused_lines):

@@ -41,5 +41,10 @@ class Command(BaseCommand):
         )
         for row in summary.invalid_rows:
             self.stdout.write(f"  line {row['line']}: {row['reason']}")
+        for row in summary.existing_flagged:
+            self.stdout.write(
+                f"  existing prompt #{row['id']} is now a near-duplicate of #{row['matched_id']} (left pending): "
+                f"{row['text'][:80]}"
+            )
         if summary.invalid > len(summary.invalid_rows):
             self.stdout.write(f"  ... and {summary.invalid - len(summary.invalid_rows)} more invalid rows")

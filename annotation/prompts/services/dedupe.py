@@ -179,10 +179,12 @@ def near_duplicate_groups(index: SignatureIndex) -> dict[int, list[int]]:
 class DedupeResult:
     groups: int = 0
     newly_marked: list[int] = field(default_factory=list)
+    kept_of: dict[int, int] = field(default_factory=dict)  # member id -> its group's kept prompt id
 
 
-def prompt_near_duplicates_mark() -> DedupeResult:
-    """Link every near-duplicate to its group's kept prompt; pending ones are rejected as duplicates.
+def prompt_near_duplicates_mark(*, reject_from_id: int = 0) -> DedupeResult:
+    """Link every near-duplicate to its group's kept prompt; pending ones from id `reject_from_id` on are
+    rejected as duplicates (older pending ones stay for a person to decide: see `near_duplicates_link`).
 
     Idempotent: prompts already linked are left alone, so a second run marks nothing new.
     """
@@ -193,9 +195,11 @@ def prompt_near_duplicates_mark() -> DedupeResult:
     groups = near_duplicate_groups(signature_index_build(rows, expected=last["count"]))
     result = DedupeResult(groups=len(groups))
     pairs = sorted((member, kept) for kept, members in groups.items() for member in members)
+    result.kept_of = dict(pairs)
     with transaction.atomic():
         # One UPDATE per chunk that links and rejects at once, skipping prompts linked already
         # (bulk_update's per-row CASE, then one UPDATE per group, cost most of the dedupe time).
         for start in range(0, len(pairs), _MARK_CHUNK):
-            result.newly_marked.extend(near_duplicates_link(pairs[start : start + _MARK_CHUNK]))
+            chunk = pairs[start : start + _MARK_CHUNK]
+            result.newly_marked.extend(near_duplicates_link(chunk, reject_from_id=reject_from_id))
     return result

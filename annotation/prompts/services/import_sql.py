@@ -92,11 +92,12 @@ def prompts_insert(rows: list[tuple], template: Prompt) -> list[int]:
     return created
 
 
-def near_duplicates_link(pairs: list[tuple[int, int]]) -> list[int]:
+def near_duplicates_link(pairs: list[tuple[int, int]], *, reject_from_id: int = 0) -> list[int]:
     """Point each (member id, kept id) member at its kept prompt unless it points somewhere already.
 
-    Pending members are rejected as duplicates in the same statement (a person's decision stands).
-    Returns the ids linked now.
+    Pending members from id `reject_from_id` on (what the current import stored) are rejected as
+    duplicates in the same statement; older pending ones stay pending for a person to decide, and a
+    decision already made stands. Returns the ids linked now.
     """
     if not pairs:
         return []
@@ -118,12 +119,15 @@ def near_duplicates_link(pairs: list[tuple[int, int]]) -> list[int]:
         unlinked = f"+{table}.{link} IS NULL"
     sql = (
         f"UPDATE {table} SET {link} = k.kept, "
-        f"{status} = CASE WHEN {table}.{status} = %s THEN %s ELSE {table}.{status} END, "
-        f"{reasons} = CASE WHEN {table}.{status} = %s THEN %s{reasons_cast} ELSE {table}.{reasons} END "
+        f"{status} = CASE WHEN {table}.{status} = %s AND {table}.{_quote('id')} >= %s THEN %s "
+        f"ELSE {table}.{status} END, "
+        f"{reasons} = CASE WHEN {table}.{status} = %s AND {table}.{_quote('id')} >= %s THEN %s{reasons_cast} "
+        f"ELSE {table}.{reasons} END "
         f"FROM {source} WHERE {table}.{_quote('id')} = k.id AND {unlinked} "
         f"RETURNING {table}.{_quote('id')}"
     )
-    params = [PromptStatus.PENDING.value, PromptStatus.REJECTED.value, PromptStatus.PENDING.value, rejected_reasons]
+    pending, rejected = PromptStatus.PENDING.value, PromptStatus.REJECTED.value
+    params = [pending, reject_from_id, rejected, pending, reject_from_id, rejected_reasons]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *source_params])
         return [row[0] for row in cursor.fetchall()]

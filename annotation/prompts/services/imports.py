@@ -51,6 +51,8 @@ class ImportSummary:
     invalid: int = 0
     invalid_by_reason: Counter = field(default_factory=Counter)
     invalid_rows: list[dict] = field(default_factory=list)
+    # Prompts stored before this import that it found near-duplicates of: linked, left for a person.
+    existing_flagged: list[dict] = field(default_factory=list)
 
     def invalid_add(self, line: int, reason: str) -> None:
         self.invalid += 1
@@ -71,6 +73,7 @@ class ImportSummary:
             "invalid_by_reason": dict(self.invalid_by_reason),
             "invalid_rows": self.invalid_rows,
             "invalid_rows_truncated": self.invalid > len(self.invalid_rows),
+            "existing_flagged": self.existing_flagged,
         }
 
 
@@ -109,9 +112,21 @@ def prompts_import(
     summary = ImportSummary(file=display_name or path.name, format=file_format)
     first_new_id = _import_rows(rows_read(path, file_format), defaults, summary, total, progress)
     if first_new_id is not None:
-        marked = prompt_near_duplicates_mark().newly_marked
-        summary.near_duplicates = sum(1 for prompt_id in marked if prompt_id >= first_new_id)
+        result = prompt_near_duplicates_mark(reject_from_id=first_new_id)
+        summary.near_duplicates = sum(1 for prompt_id in result.newly_marked if prompt_id >= first_new_id)
+        older = [prompt_id for prompt_id in result.newly_marked if prompt_id < first_new_id]
+        summary.existing_flagged = _flagged_report(older, result.kept_of)
     return summary
+
+
+def _flagged_report(prompt_ids: list[int], kept_of: dict[int, int]) -> list[dict]:
+    """Existing prompts this import flagged as near-duplicates, with what they matched (left pending)."""
+    shown = prompt_ids[:MAX_REPORTED_INVALID_ROWS]
+    texts = dict(Prompt.objects.filter(pk__in={*shown, *(kept_of[i] for i in shown)}).values_list("pk", "text"))
+    return [
+        {"id": i, "text": texts.get(i, ""), "matched_id": kept_of[i], "matched_text": texts.get(kept_of[i], "")}
+        for i in shown
+    ]
 
 
 def _defaults(*, source: str, category_slug: str) -> _Defaults:

@@ -86,3 +86,26 @@ def test_annotator_cannot_see_groups(client):
     client.force_login(make_user(roles.ANNOTATOR))
     response = client.get(reverse("admin:annotation_prompt_near_duplicates"))
     assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"]
+
+
+def test_an_import_leaves_existing_prompts_it_flags_pending_and_lists_them(tmp_path):
+    from annotation.prompts.services.imports import prompts_import
+
+    # A and B are not near-duplicates of each other (Jaccard 8/12); the new C is one of both (9/11), so
+    # one group holds all three and the older B is newly linked to A.
+    older_a, older_b = make_prompt(" ".join(WORDS[0:10])), make_prompt(" ".join(WORDS[2:12]))
+    upload = tmp_path / "new.txt"
+    upload.write_text(" ".join(WORDS[1:11]) + "\n")
+    summary = prompts_import(path=upload)
+
+    newcomer = Prompt.objects.get(text=" ".join(WORDS[1:11]))
+    assert (newcomer.status, newcomer.near_duplicate_of_id) == ("rejected", older_a.pk)
+    older_b.refresh_from_db()
+    assert (older_b.status, older_b.near_duplicate_of_id) == ("pending", older_a.pk)  # a person decides
+    assert summary.near_duplicates == 1
+    assert summary.as_dict()["existing_flagged"] == [
+        {"id": older_b.pk, "text": older_b.text, "matched_id": older_a.pk, "matched_text": older_a.text}
+    ]

@@ -85,7 +85,9 @@ def synthetic_batch(model_config, pairs: int, device) -> dict:
     size = model_config.image_size
     first_wins = torch.randint(0, 2, (pairs, len(DIMENSIONS), 1), generator=generator).float()
     return {
-        "prompt_ids": tokenize([PROMPTS[i % len(PROMPTS)] for i in range(pairs)]).to(device),
+        "prompt_ids": tokenize([PROMPTS[i % len(PROMPTS)] for i in range(pairs)], pad_id=model_config.pad_id).to(
+            device
+        ),
         "pixel_values": torch.randn(pairs, 2, 3, size, size, generator=generator).to(device),
         "labels": torch.cat([first_wins, 1 - first_wins], dim=-1).to(device),
     }

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from training.mps.config import OPEN_CLIP_PAD_ID
+
 from .base import BaselineError, ImageInput
 from .clip_models import ClipEmbedder
 from .weights import OPEN_CLIP_WEIGHTS, ClipConfig, build_clip, clip_config, read_tensors, weights_file
@@ -96,7 +98,7 @@ class LaionAesthetic:
         model = build_clip(
             config, read_tensors(weights_file(clip_path, OPEN_CLIP_WEIGHTS, what_clip), what_clip), what_clip
         )
-        return cls(ClipEmbedder(model, config, **options), mlp)
+        return cls(ClipEmbedder(model, config, pad_id=OPEN_CLIP_PAD_ID, **options), mlp)  # text unused
 
     @torch.no_grad()
     def score(self, prompt: str, images: Sequence[ImageInput]) -> list[float]:

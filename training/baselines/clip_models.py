@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from training.mps.config import HF_PAD_ID, OPEN_CLIP_PAD_ID
 from training.mps.convert import (
     TowerHints,
     build_config,
@@ -47,7 +48,9 @@ def default_device(device: str | torch.device | None) -> torch.device:
 class ClipEmbedder:
     """An open_clip CLIP on a device: normalised image and text embeddings, images in batches."""
 
-    def __init__(self, model: torch.nn.Module, config: ClipConfig, *, device=None, batch_size: int = 16) -> None:
+    def __init__(
+        self, model: torch.nn.Module, config: ClipConfig, *, pad_id: int, device=None, batch_size: int = 16
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.device = default_device(device)
@@ -57,6 +60,7 @@ class ClipEmbedder:
         size = config["vision_cfg"].get("image_size", 224)
         self.image_size = int(size[0] if isinstance(size, list | tuple) else size)
         self.context_length = int(config["text_cfg"].get("context_length", 77))
+        self.pad_id = pad_id
 
     @torch.no_grad()
     def image_embeddings(self, images: Sequence[ImageInput]) -> torch.Tensor:
@@ -70,7 +74,7 @@ class ClipEmbedder:
     @torch.no_grad()
     def text_embedding(self, prompt: str) -> torch.Tensor:
         """[D] L2-normalised embedding of the prompt (fp32, on the CPU)."""
-        ids = tokenize([prompt], self.context_length).to(self.device)
+        ids = tokenize([prompt], self.context_length, pad_id=self.pad_id).to(self.device)
         return self.model.encode_text(ids, normalize=True).float().cpu()[0]
 
 
@@ -95,7 +99,8 @@ def _open_clip_embedder(
 ) -> ClipEmbedder:
     weights = weights_file(path, OPEN_CLIP_WEIGHTS, what)
     config = clip_config(architecture, path)
-    return ClipEmbedder(build_clip(config, read_tensors(weights, what), what), config, **options)
+    model = build_clip(config, read_tensors(weights, what), what)
+    return ClipEmbedder(model, config, pad_id=OPEN_CLIP_PAD_ID, **options)
 
 
 class ClipScore(_CosineScorer):
@@ -246,4 +251,4 @@ class PickScore(_CosineScorer):
         config, converted = transformers_clip_to_open_clip(state, hints, shapes, what)
         model = build_clip(config, converted, what)
         scale = float(model.logit_scale.detach().float().exp())
-        return cls(ClipEmbedder(model, config, **options), scale)
+        return cls(ClipEmbedder(model, config, pad_id=HF_PAD_ID, **options), scale)

@@ -31,10 +31,12 @@ def load_method(
     aesthetic_architecture: str | dict | None = None,
     device: str | None = None,
     batch_size: int = 16,
+    allow_untrained_dimensions: bool = False,
 ) -> Scorer:
     """Load one method from local weights. ``architecture`` (an open_clip name, JSON or dict) applies to
     the CLIP-H methods (clip, hpsv2, pickscore); the aesthetic predictor needs its CLIP's weights
-    (``aesthetic_clip``) and takes ``aesthetic_architecture``."""
+    (``aesthetic_clip``) and takes ``aesthetic_architecture``; ``allow_untrained_dimensions`` lets MPS score
+    dimensions its checkpoint was not trained on."""
     if method not in METHODS:
         raise BaselineError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if not Path(path).exists():
@@ -64,4 +66,6 @@ def load_method(
         return ImageRewardBaseline.from_path(path, device=device)
     from .mps import MPSBaseline
 
-    return MPSBaseline.from_path(path, device=device, batch_size=batch_size)
+    return MPSBaseline.from_path(
+        path, device=device, batch_size=batch_size, allow_untrained_dimensions=allow_untrained_dimensions
+    )

@@ -1,8 +1,9 @@
 """Reading baseline weights from local files and building open_clip CLIPs from them.
 
 Nothing is ever downloaded: every loader takes a local path. Files are read without running code:
-safetensors, or torch files through ``torch.load(weights_only=True)`` (torch's restricted unpickler,
-which accepts tensors and plain containers only).
+safetensors, or torch files through the MPS loader's bounded, restricted unpickler
+(``training.mps.checkpoints.read_torch_file``: tensors and plain containers, nothing called, nothing
+allocated beyond the file's size).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from training.mps.checkpoints import read_torch_file
+from training.mps.errors import CheckpointError
 from training.mps.model import causal_mask, clip_kwargs
 from training.mps.torch_compat import import_open_clip
 
@@ -51,11 +53,9 @@ def read_tensors(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
             raise BaselineError(f"{what}: {path} is not a readable safetensors file: {_one_line(error)}") from error
     else:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, TypeError, KeyError) as error:
-            raise BaselineError(
-                f"{what}: {path} is not a weights file that can be read safely: {_one_line(error)}"
-            ) from error
+            obj = read_torch_file(path)
+        except CheckpointError as error:
+            raise BaselineError(f"{what}: {path} is not a weights file that can be read safely: {error}") from error
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(value, torch.Tensor) for value in obj.values()):

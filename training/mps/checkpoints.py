@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import MPSConfig
+from .config import MPSConfig, check_trained_dimensions
 from .convert import (
     TowerHints,
     build_config,
@@ -39,7 +38,9 @@ from .model import MPSModel
 from .pickle_loader import PickledModule, StandIn, flatten_pickled_module, unpickle_torch_zip
 
 FORMAT_NAME = "mhp-mps"
-FORMAT_VERSION = 1
+# 2: the config records pad_id and trained_dimensions. Version 1 files cannot say how they were padded
+# (imports of the published model need 49407, models trained here before version 2 used 0).
+FORMAT_VERSION = 2
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
@@ -96,11 +97,25 @@ def save_checkpoint(model: MPSModel, path: str | os.PathLike) -> Path:
 def _load_project(weights_path: Path, config_path: Path) -> tuple[MPSConfig, dict[str, torch.Tensor]]:
     try:
         document = json.loads(config_path.read_text())
-        config = MPSConfig.from_dict(document["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        version = document.get("format_version")
+    except (OSError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{config_path} is not a valid MPS config: {exc}") from exc
-    if document.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{config_path}: unsupported format version {document.get('format_version')!r}")
+    if version == 1:
+        raise CheckpointError(
+            f"{config_path} is format version 1, which does not record the pad id and trained dimensions: "
+            "re-import the original file with import_mps_checkpoint, or add pad_id (49407 for the published "
+            "model, 0 for a model trained here before version 2) and trained_dimensions to its config "
+            f"and set format_version to {FORMAT_VERSION}"
+        )
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{config_path}: unsupported format version {version!r}")
+    try:
+        missing = {"pad_id", "trained_dimensions"} - set(document["config"])
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))}")
+        config = MPSConfig.from_dict(document["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{config_path} is not a valid MPS config: {exc}") from exc
     return config, _load_safetensors(weights_path)
 
 
@@ -119,25 +134,22 @@ def _one_line(exc: BaseException, limit: int = 400) -> str:
     return text[:limit] if text else type(exc).__name__
 
 
-def _load_legacy_torch_file(path: Path) -> Any:
-    """Non-zip files: torch's own weights-only unpickler, which refuses every global it does not know."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, TypeError, KeyError) as exc:
-        raise CheckpointError(
-            f"{path} is not a PyTorch checkpoint we can read safely (not a checkpoint, truncated, or an old "
-            f"non-zip whole-module pickle): {type(exc).__name__}: {_one_line(exc)}"
-        ) from exc
+def read_torch_file(path: Path) -> Any:
+    """What a ``torch.save`` file holds, read through the bounded, restricted unpickler.
 
-
-def _read_torch_file(path: Path) -> Any:
-    with path.open("rb") as handle:
-        magic = handle.read(4)
+    Only torch's zip format (torch >= 1.6) is read: the older format's loader allocates every storage at
+    the size its pickle claims before reading it, so a file of a few hundred bytes could ask for gigabytes.
+    Anything else, random bytes or a text file included, is one CheckpointError."""
     if zipfile.is_zipfile(path):
         return unpickle_torch_zip(path)
+    with path.open("rb") as handle:
+        magic = handle.read(4)
     if magic == b"PK\x03\x04":
         raise CheckpointError(f"{path} is a truncated or corrupted zip checkpoint (no central directory)")
-    return _load_legacy_torch_file(path)
+    raise CheckpointError(
+        f"{path} is not a PyTorch checkpoint we can read safely: only the zip format of torch.save "
+        "(torch 1.6 and later) is read; re-save an older file with a current torch.save"
+    )
 
 
 def _tensor_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -181,9 +193,26 @@ def read_checkpoint_state(
     vision_heads: int | None = None,
     activation: str | None = None,
     layer_norm_eps: float | None = None,
+    trained_dimensions: Sequence[str] | None = None,
 ) -> tuple[MPSConfig, dict[str, torch.Tensor]]:
-    """(config, MPSModel state dict) from any accepted format, without building the model."""
-    path = Path(path)
+    """(config, MPSModel state dict) from any accepted format, without building the model.
+
+    ``trained_dimensions`` overrides what a file in the authors' layout is taken to be trained on (the
+    release: overall only), e.g. for a model trained on the four dimensions with the authors' code."""
+    config, state = _read_any_format(
+        Path(path), TowerHints(text_heads, vision_heads, activation, layer_norm_eps), architecture
+    )
+    if trained_dimensions is not None:
+        try:
+            config.trained_dimensions = check_trained_dimensions(trained_dimensions)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+    return config, state
+
+
+def _read_any_format(
+    path: Path, hints: TowerHints, architecture: str | None
+) -> tuple[MPSConfig, dict[str, torch.Tensor]]:
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     weights_path, config_path = project_files(path)
@@ -191,10 +220,9 @@ def read_checkpoint_state(
         return _load_project(weights_path, config_path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory without an MPS {CONFIG_NAME}")
-    hints = TowerHints(text_heads, vision_heads, activation, layer_norm_eps)
     if path.suffix == ".safetensors":
         return _model_from_reference(_load_safetensors(path), hints, architecture, path)
-    obj = _read_torch_file(path)
+    obj = read_torch_file(path)
     if isinstance(obj, StandIn):
         pickled = flatten_pickled_module(obj)
         if not pickled.tensors:
@@ -214,6 +242,7 @@ def load_checkpoint(
     vision_heads: int | None = None,
     activation: str | None = None,
     layer_norm_eps: float | None = None,
+    trained_dimensions: Sequence[str] | None = None,
 ) -> MPSModel:
     """An MPSModel in eval mode on ``map_location`` from any accepted format (see module docstring).
 
@@ -228,6 +257,7 @@ def load_checkpoint(
         vision_heads=vision_heads,
         activation=activation,
         layer_norm_eps=layer_norm_eps,
+        trained_dimensions=trained_dimensions,
     )
     model = _build_model(config, state, Path(path))
     return model.to(map_location).eval()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,11 +18,19 @@ DIMENSION_CONDITIONS: dict[str, str] = {
     ),
 }
 DIMENSIONS: tuple[str, ...] = ("aesthetics", "detail", "alignment", "overall")
+# Only the overall model of MPS was released: the dimension a checkpoint in the authors' layout was trained on.
+PUBLISHED_DIMENSIONS: tuple[str, ...] = ("overall",)
 
 # The published evaluation keeps prompt tokens whose normalised similarity exceeds 0.3;
 # the reference training forward uses 0.01.
 SCORING_THRESHOLD = 0.3
 TRAINING_THRESHOLD = 0.01
+
+# Token id after a text's end token (see tokenizer.py): the Hugging Face CLIP tokenizer's pad token
+# <|endoftext|> for MPS and PickScore-format models (and models trained here), 0 for open_clip-native ones.
+HF_PAD_ID = 49407
+OPEN_CLIP_PAD_ID = 0
+PAD_IDS = (HF_PAD_ID, OPEN_CLIP_PAD_ID)
 
 DEFAULT_ARCHITECTURE = "ViT-H-14"
 DEFAULT_PRETRAINED = "laion2b_s32b_b79k"
@@ -47,6 +56,23 @@ def dimension_condition(dimension: str) -> str:
         raise ValueError(f"unknown dimension {dimension!r}; expected one of {valid}") from None
 
 
+def check_pad_id(pad_id: int) -> int:
+    if type(pad_id) is not int or pad_id not in PAD_IDS:
+        raise ValueError(
+            f"pad id must be {HF_PAD_ID} (MPS, PickScore) or {OPEN_CLIP_PAD_ID} (open_clip); got {pad_id!r}"
+        )
+    return pad_id
+
+
+def check_trained_dimensions(dimensions: Sequence[str]) -> tuple[str, ...]:
+    """The dimensions a checkpoint was trained on, validated, in DIMENSIONS order."""
+    if isinstance(dimensions, str) or not dimensions:
+        raise ValueError(f"trained dimensions must be a non-empty list out of {', '.join(DIMENSIONS)}")
+    for dimension in dimensions:
+        dimension_condition(dimension)
+    return tuple(dimension for dimension in DIMENSIONS if dimension in dimensions)
+
+
 @dataclass
 class MPSConfig:
     """Everything needed to build an :class:`~training.mps.model.MPSModel` (weights aside).
@@ -63,6 +89,15 @@ class MPSConfig:
     # Informational: which open_clip architecture / pretrained tag the backbone came from.
     architecture: str | None = DEFAULT_ARCHITECTURE
     pretrained: str | None = DEFAULT_PRETRAINED
+    # How prompts and conditions are padded for this model (the published convention by default).
+    pad_id: int = HF_PAD_ID
+    # The dimensions whose conditions the model was trained on (the trainer trains all four; the
+    # published checkpoint only "overall"); scoring another one is refused unless asked for.
+    trained_dimensions: tuple[str, ...] = DIMENSIONS
+
+    def __post_init__(self) -> None:
+        check_pad_id(self.pad_id)
+        self.trained_dimensions = check_trained_dimensions(self.trained_dimensions)
 
     @property
     def embed_dim(self) -> int:
@@ -78,7 +113,9 @@ class MPSConfig:
         return int(size[0] if isinstance(size, (list, tuple)) else size)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["trained_dimensions"] = list(self.trained_dimensions)  # JSON has no tuples
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MPSConfig:

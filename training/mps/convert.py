@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .config import KNOWN_ARCHITECTURES, MPSConfig
+from .config import HF_PAD_ID, KNOWN_ARCHITECTURES, PUBLISHED_DIMENSIONS, MPSConfig
 from .errors import CheckpointError
 from .torch_compat import import_open_clip
 
@@ -274,6 +274,10 @@ def build_config(shapes: dict[str, int], hints: TowerHints, architecture: str | 
         cross_ff_mult=shapes["cross_ff_mult"],
         architecture=architecture,
         pretrained=None,
+        # The authors' (transformers) layout: their Hugging Face tokenizer pads with <|endoftext|>, and
+        # the one released checkpoint was trained on "overall" only (load_checkpoint can say otherwise).
+        pad_id=HF_PAD_ID,
+        trained_dimensions=PUBLISHED_DIMENSIONS,
     )
 
 

@@ -10,7 +10,9 @@ state, anything else is refused before it is called.
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import pickletools
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -157,14 +159,53 @@ class _StorageType:
     dtype: torch.dtype
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler whose globals come from the allow-list above and whose storages come from the zip."""
+_MEMO_OPCODES = {"PUT", "BINPUT", "LONG_BINPUT"}
 
-    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str) -> None:
+
+def check_pickle_bounds(data: bytes) -> None:
+    """Walk the pickle's opcodes without building anything and refuse what would make the C unpickler
+    allocate beyond the data: a memo index past the opcodes read so far (it sizes its memo table by the
+    largest index: 5 bytes can ask for 16 GB) and a frame longer than the data. Counted strings and bytes
+    longer than what remains are refused by the walk itself (the C unpickler allocates them first)."""
+    try:
+        for count, (opcode, arg, _position) in enumerate(pickletools.genops(data), start=1):
+            if opcode.name in _MEMO_OPCODES and int(arg) > count:
+                raise CheckpointError(f"checkpoint pickle refused: memo index {int(arg)} after {count} opcodes")
+            if opcode.name == "FRAME" and arg > len(data):
+                raise CheckpointError(f"checkpoint pickle refused: a frame of {arg} bytes in {len(data)}")
+    except (ValueError, TypeError) as exc:  # genops: unknown opcode, truncated argument, count past the end
+        raise CheckpointError(f"checkpoint pickle is malformed: {exc}") from exc
+
+
+def _checked_record(archive: zipfile.ZipFile, record: str, budget: int) -> zipfile.ZipInfo:
+    """The record's entry, refused when compressed (torch never compresses, and a compressed record can
+    inflate far past the file) or larger than ``budget`` (what is left of the file's size)."""
+    try:
+        info = archive.getinfo(record)
+    except KeyError as exc:
+        raise CheckpointError(f"checkpoint is missing record {record!r}") from exc
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise CheckpointError(f"checkpoint record {record!r} is compressed, which torch.save never does")
+    if info.file_size > budget:
+        raise CheckpointError(
+            f"checkpoint record {record!r} claims {info.file_size} bytes, more than the file holds ({budget} left)"
+        )
+    return info
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler whose globals come from the allow-list above and whose storages come from the zip.
+
+    Storages are bounded by the file: each is a distinct stored record, and together they cannot hold
+    more bytes than the file's size."""
+
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, file_size: int) -> None:
+        check_pickle_bounds(data)
         super().__init__(io.BytesIO(data))
         self._archive = archive
         self._prefix = prefix
         self._storages: dict[str, torch.storage.TypedStorage] = {}
+        self._bytes_left = file_size
 
     def find_class(self, module: str, name: str) -> Any:
         allowed = _ALLOWED_GLOBALS.get((module, name))
@@ -195,10 +236,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     def _read_storage(self, key: str, dtype: torch.dtype, numel: int) -> torch.storage.TypedStorage:
         record = f"{self._prefix}/data/{key}"
         nbytes = numel * torch.empty((), dtype=dtype).element_size()
-        try:
-            size = self._archive.getinfo(record).file_size
-        except KeyError as exc:
-            raise CheckpointError(f"checkpoint is missing tensor data record {record!r}") from exc
+        size = _checked_record(self._archive, record, self._bytes_left).file_size
+        self._bytes_left -= size
         if size != nbytes:
             problem = f"has {size} bytes, expected {nbytes}: the file is truncated or corrupted"
             raise CheckpointError(f"tensor data record {record!r} {problem}")
@@ -231,10 +270,12 @@ def _archive_prefix(archive: zipfile.ZipFile) -> str:
 def unpickle_torch_zip(path: Path) -> Any:
     """The object a ``torch.save`` zip file holds, built through :class:`RestrictedUnpickler`."""
     try:
+        file_size = os.path.getsize(path)
         with zipfile.ZipFile(path) as archive:
             prefix = _archive_prefix(archive)
-            data = archive.read(f"{prefix}/data.pkl")
-            return RestrictedUnpickler(data, archive, prefix).load()
+            pickle_record = _checked_record(archive, f"{prefix}/data.pkl", file_size)
+            data = archive.read(pickle_record)
+            return RestrictedUnpickler(data, archive, prefix, file_size - len(data)).load()
     except (
         zipfile.BadZipFile,
         EOFError,

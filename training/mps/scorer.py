@@ -36,6 +36,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return PRECISIONS[precision]
 
 
+class UntrainedDimensionError(ValueError):
+    """A dimension the checkpoint was not trained on was asked for without allowing it."""
+
+
 def normalize_dimensions(dimensions: str | Sequence[str]) -> list[str]:
     """Validated dimension identifiers, duplicates removed, order kept."""
     if isinstance(dimensions, str):
@@ -46,6 +50,17 @@ def normalize_dimensions(dimensions: str | Sequence[str]) -> list[str]:
     for dimension in unique:
         dimension_condition(dimension)  # raises on an unknown identifier
     return unique
+
+
+def check_trained(dimensions: Sequence[str], trained: Sequence[str], *, allow_untrained: bool) -> None:
+    """Refuse dimensions outside ``trained`` unless ``allow_untrained``: the model would still answer (any
+    condition string goes through the mask), but with a condition it never learnt to use."""
+    untrained = [dimension for dimension in dimensions if dimension not in trained]
+    if untrained and not allow_untrained:
+        raise UntrainedDimensionError(
+            f"this checkpoint was trained on {', '.join(trained)} only, not on {', '.join(untrained)}; its scores "
+            "there are untested (allow them explicitly, e.g. --allow-untrained-dimensions, to score anyway)"
+        )
 
 
 def _sigmoid(x: float) -> float:
@@ -76,6 +91,7 @@ class MPSScorer:
         precision: str = "auto",
         batch_size: int = 16,
         threshold: float = SCORING_THRESHOLD,
+        allow_untrained_dimensions: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -84,6 +100,14 @@ class MPSScorer:
         self.autocast_dtype = resolve_precision(precision, self.device)
         self.batch_size = batch_size
         self.threshold = threshold
+        self.allow_untrained_dimensions = allow_untrained_dimensions
+
+    def checked_dimensions(self, dimensions: str | Sequence[str]) -> list[str]:
+        """Validated dimensions, refused where the checkpoint was not trained unless allowed."""
+        dimensions = normalize_dimensions(dimensions)
+        trained = self.model.config.trained_dimensions
+        check_trained(dimensions, trained, allow_untrained=self.allow_untrained_dimensions)
+        return dimensions
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **options: Any) -> MPSScorer:
@@ -103,7 +127,8 @@ class MPSScorer:
         One text-tower run for the prompt and every condition."""
         conditions = [dimension_condition(dimension) for dimension in dimensions]
         texts = list(dict.fromkeys([prompt, *conditions]))
-        ids = tokenize(texts, self.model.config.context_length).to(self.device)
+        config = self.model.config
+        ids = tokenize(texts, config.context_length, pad_id=config.pad_id).to(self.device)
         with self._autocast():
             tokens, pooled = self.model.encode_text_tokens(ids)  # [T, L, D], [T, D]
         row = {text: index for index, text in enumerate(texts)}
@@ -119,7 +144,7 @@ class MPSScorer:
         self, prompt: str, pixel_values: torch.Tensor, dimensions: str | Sequence[str] = ("overall",)
     ) -> dict[str, torch.Tensor]:
         """{dimension: scores [N]} for preprocessed ``pixel_values`` [N, 3, H, W]."""
-        dimensions = normalize_dimensions(dimensions)
+        dimensions = self.checked_dimensions(dimensions)
         encoded = self.encode_prompt(prompt, dimensions)
         batches = [self._score_batch(batch, *encoded) for batch in _chunks(pixel_values, self.batch_size)]
         return {dimension: torch.cat([batch[dimension] for batch in batches]) for dimension in dimensions}
@@ -156,7 +181,7 @@ class MPSScorer:
          "scores": {dim: [float per image]},
          "preferences": {dim: [[P(image i preferred to image j)]]}}
         """
-        dimensions = normalize_dimensions(dimensions)
+        dimensions = self.checked_dimensions(dimensions)
         if not images:
             raise ValueError("give at least one image")
         encoded = self.encode_prompt(prompt, dimensions)
@@ -184,10 +209,16 @@ def score_images(
     precision: str = "auto",
     batch_size: int = 16,
     threshold: float = SCORING_THRESHOLD,
+    allow_untrained_dimensions: bool = False,
 ) -> dict[str, Any]:
-    """One call for a command or a Celery task: load ``checkpoint_path``, score, return plain data."""
+    """One call for a command: load ``checkpoint_path``, score, return plain data."""
     scorer = MPSScorer.from_checkpoint(
-        checkpoint_path, device=device, precision=precision, batch_size=batch_size, threshold=threshold
+        checkpoint_path,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        threshold=threshold,
+        allow_untrained_dimensions=allow_untrained_dimensions,
     )
     return scorer.score(prompt, image_paths, dimensions)
 

@@ -20,6 +20,7 @@ from training.baselines.image_reward import image_reward_module
 from training.baselines.mps import MPSBaseline
 from training.baselines.registry import load_method
 from training.mps import MPSScorer, import_open_clip, preprocess_images, tiny_config, tokenize
+from training.mps.config import OPEN_CLIP_PAD_ID
 
 PROMPT = "a red fox in the snow"
 TOLERANCE = 1e-5
@@ -54,7 +55,7 @@ def images(tmp_path_factory) -> list[Path]:
 def _direct_cosines(model, config: dict, images: list) -> torch.Tensor:
     pixels = preprocess_images(images, config["vision_cfg"]["image_size"])
     image_features = model.encode_image(pixels, normalize=True)
-    text_features = model.encode_text(tokenize([PROMPT]), normalize=True)
+    text_features = model.encode_text(tokenize([PROMPT], pad_id=OPEN_CLIP_PAD_ID), normalize=True)
     return (image_features @ text_features.T)[:, 0]
 
 
@@ -260,7 +261,7 @@ def test_laion_aesthetic_refuses_wrong_files(tiny_clip, tiny_clip_config, tmp_pa
 
 
 def test_mps_baseline_gives_mps_scores_per_dimension(mps_official_path, images):
-    scorer = MPSScorer.from_checkpoint(mps_official_path, device="cpu")
+    scorer = MPSScorer.from_checkpoint(mps_official_path, device="cpu", allow_untrained_dimensions=True)
     direct = scorer.score(PROMPT, images, ["overall", "detail"])["scores"]
     baseline = MPSBaseline(scorer, dimension="detail")
     assert baseline.score(PROMPT, images) == pytest.approx(direct["detail"], abs=TOLERANCE)
@@ -269,6 +270,16 @@ def test_mps_baseline_gives_mps_scores_per_dimension(mps_official_path, images):
     assert per_dimension["detail"] == pytest.approx(direct["detail"], abs=TOLERANCE)
     with pytest.raises(ValueError, match="unknown dimension 'beauty'"):
         MPSBaseline(scorer, dimension="beauty")
+
+
+def test_mps_baseline_refuses_a_dimension_the_checkpoint_was_not_trained_on(mps_official_path, images):
+    scorer = MPSScorer.from_checkpoint(mps_official_path, device="cpu")  # the published format: overall only
+    with pytest.raises(ValueError, match="trained on overall only, not on detail"):
+        MPSBaseline(scorer, dimension="detail")
+    baseline = MPSBaseline(scorer)
+    with pytest.raises(ValueError, match="not on aesthetics, alignment.*--allow-untrained-dimensions"):
+        scores_per_dimension(baseline, PROMPT, images, ["aesthetics", "overall", "alignment"])
+    assert len(baseline.score(PROMPT, images)) == len(images)
 
 
 def test_a_dimension_agnostic_scorer_gives_the_same_scores_for_every_dimension():

@@ -19,7 +19,7 @@ from training.baselines.aesthetic import AestheticMLP
 from training.baselines.registry import load_method
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
-from training.mps import import_open_clip, tiny_config
+from training.mps import DIMENSIONS, import_open_clip, tiny_config
 from training.tests.test_baselines import _transformers_config, to_transformers_layout
 
 IMAGEREWARD_ITEMS = [
@@ -70,7 +70,7 @@ def tiny_weights(root: Path, mps_official_path: Path) -> dict[str, Path]:
     torch.save(AestheticMLP((128, 1024, 128, 64, 16, 1)).state_dict(), root / "aesthetic.pth")
     paths["aesthetic"] = root / "aesthetic.pth"
     paths["mps"] = root / "mps"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(paths["mps"]))
+    call_command("import_mps_checkpoint", str(mps_official_path), str(paths["mps"]), trained_dimension=list(DIMENSIONS))
     return paths
 
 

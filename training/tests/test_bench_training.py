@@ -27,7 +27,7 @@ def _counted(scorer: PairScorer, pairs: int, device: str, *, backward: bool) -> 
     """FLOPs torch counts for one PairScorer forward (and backward). The math attention kernel runs as
     matmuls the counter sees (the fused CPU kernel is not counted)."""
     size = scorer.model.config.image_size
-    prompt_ids = tokenize(["a red circle on a grey floor"] * pairs).to(device)
+    prompt_ids = tokenize(["a red circle on a grey floor"] * pairs, pad_id=scorer.model.config.pad_id).to(device)
     pixels = torch.randn(pairs, 2, 3, size, size, device=device)
     labels = torch.tensor([[[1.0, 0.0]] * 4] * pairs, device=device)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:

@@ -12,7 +12,7 @@ from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 from mhp.jobs import JobStatus
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
-from training.mps import score_images
+from training.mps import DIMENSIONS, score_images
 
 # Two prompts in the ImageReward test format, with a rank tie in the first.
 IMAGEREWARD_ITEMS = [
@@ -25,7 +25,7 @@ IMAGEREWARD_ITEMS = [
 @pytest.fixture(scope="module")
 def project_checkpoint(mps_official_path, tmp_path_factory):
     destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination))
+    call_command("import_mps_checkpoint", str(mps_official_path), str(destination), trained_dimension=list(DIMENSIONS))
     return destination
 
 

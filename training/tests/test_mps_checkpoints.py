@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from training.mps import (
+    DIMENSIONS,
     CheckpointError,
     MPSConfig,
     MPSModel,
@@ -101,6 +102,34 @@ def test_configuration_is_inferred_from_the_published_pickle(mps_official_model)
     assert config.clip["quick_gelu"] is False
     cross = (config.cross_layers, config.cross_heads, config.cross_dim_head, config.cross_ff_mult)
     assert cross == (2, 2, 64, 4)
+    # the authors' tokenizer pads with <|endoftext|>; the release was trained on "overall" only
+    assert (config.pad_id, config.trained_dimensions) == (49407, ("overall",))
+
+
+def test_pad_id_and_trained_dimensions_survive_the_project_format(mps_official_path, tmp_path):
+    config_path = convert_checkpoint(mps_official_path, tmp_path / "published")
+    saved = json.loads(config_path.read_text())["config"]
+    assert (saved["pad_id"], saved["trained_dimensions"]) == (49407, ["overall"])
+    loaded = load_checkpoint(tmp_path / "published").config
+    assert (loaded.pad_id, loaded.trained_dimensions) == (49407, ("overall",))
+    assert (tiny_config().pad_id, tiny_config().trained_dimensions) == (49407, DIMENSIONS)  # trained here
+
+
+def test_project_config_of_version_1_or_without_a_pad_id_is_refused_with_advice(mps_tiny_model, tmp_path):
+    config_path = save_checkpoint(mps_tiny_model, tmp_path / "tiny")
+    document = json.loads(config_path.read_text())
+    old = {**document, "format_version": 1}
+    old["config"] = {k: v for k, v in document["config"].items() if k not in ("pad_id", "trained_dimensions")}
+    config_path.write_text(json.dumps(old))
+    with pytest.raises(CheckpointError, match="format version 1.*re-import the original file"):
+        load_checkpoint(tmp_path / "tiny")
+    config_path.write_text(json.dumps({**old, "format_version": 2}))
+    with pytest.raises(CheckpointError, match="missing pad_id, trained_dimensions"):
+        load_checkpoint(tmp_path / "tiny")
+    for field, value in (("pad_id", 1), ("trained_dimensions", ["beauty"]), ("trained_dimensions", [])):
+        config_path.write_text(json.dumps({**document, "config": {**document["config"], field: value}}))
+        with pytest.raises(CheckpointError, match="not a valid MPS config"):
+            load_checkpoint(tmp_path / "tiny")
 
 
 def test_vit_h_14_state_dict_gets_its_head_counts_from_the_named_architecture():

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.mps import MPSModel, condition_keep_mask, load_checkpoint, save_checkpoint
+from training.mps import (
+    DIMENSION_CONDITIONS,
+    MPSModel,
+    MPSScorer,
+    condition_keep_mask,
+    load_checkpoint,
+    save_checkpoint,
+)
+from training.mps.tokenizer import _bpe
 
 TOLERANCE = 1e-4
 
@@ -92,3 +100,32 @@ def test_round_trip_through_project_format_keeps_parity(
         _scores(reloaded, mps_rows, threshold=0.01, mask_normalization="batch"),
         mps_expected["expected_forward_threshold_0_01"],
     )
+
+
+# Text to score. The fixture's own inputs are pre-tokenized with zeros (its README); the published model
+# is fed the Hugging Face layout instead: start, BPE, end, then <|endoftext|> (49407) up to 77.
+TEXT_PROMPT = "a watercolor painting of a lighthouse on a cliff at dusk, seagulls, crashing waves"
+
+
+def _hugging_face_row(text: str, pad: int = 49407) -> list[int]:
+    row = [49406, *_bpe().encode(text), 49407]
+    return row + [pad] * (77 - len(row))
+
+
+def test_scoring_text_equals_score_tokens_on_hugging_face_ids(mps_official_model, mps_inputs):
+    pixels = mps_inputs["pixel_values"]
+    scorer = MPSScorer(mps_official_model, device="cpu", batch_size=4)
+    from_text = scorer.score_pixels(TEXT_PROMPT, pixels, ["overall"])["overall"]
+    count = pixels.shape[0]
+    prompt_ids = torch.tensor([_hugging_face_row(TEXT_PROMPT)] * count)
+    condition_ids = torch.tensor([_hugging_face_row(DIMENSION_CONDITIONS["overall"])] * count)
+    with torch.no_grad():
+        expected = mps_official_model.score_tokens(prompt_ids, condition_ids, pixels, threshold=0.3)
+        zero_padded = mps_official_model.score_tokens(
+            torch.tensor([_hugging_face_row(TEXT_PROMPT, pad=0)] * count),
+            torch.tensor([_hugging_face_row(DIMENSION_CONDITIONS["overall"], pad=0)] * count),
+            pixels,
+            threshold=0.3,
+        )
+    torch.testing.assert_close(from_text, expected, atol=1e-5, rtol=0)
+    assert (from_text - zero_padded).abs().max() > 1e-3  # the padding really changes the published model's scores

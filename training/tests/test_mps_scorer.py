@@ -19,9 +19,15 @@ from training.mps import (
     score_images,
     tokenize,
 )
-from training.mps.config import dimension_condition
+from training.mps.config import HF_PAD_ID, dimension_condition
 
 PROMPT = "two dogs"
+# Long enough that the four conditions keep different prompt tokens of the fixture's random model (with
+# <|endoftext|> padding, a short prompt is mostly padding, which every condition keeps).
+LONG_PROMPT = (
+    "a detailed portrait of an old fisherman with weathered hands, soft golden light, shallow depth of field, "
+    "highly detailed texture, in the style of rembrandt, dramatic ambiance"
+)
 
 
 @pytest.fixture()
@@ -38,13 +44,15 @@ def mps_image_files(tmp_path):
 
 @pytest.fixture()
 def mps_scorer(mps_official_model):
-    return MPSScorer(mps_official_model, device="cpu", batch_size=2)
+    # The fixture is in the published format (trained on "overall" only); these tests are about the
+    # mechanics of scoring every dimension, so they ask for untrained ones explicitly.
+    return MPSScorer(mps_official_model, device="cpu", batch_size=2, allow_untrained_dimensions=True)
 
 
 def test_four_dimensions_at_once_equal_four_separate_calls(mps_scorer, mps_image_files):
-    together = mps_scorer.score(PROMPT, mps_image_files, DIMENSIONS)
+    together = mps_scorer.score(LONG_PROMPT, mps_image_files, DIMENSIONS)
     for dimension in DIMENSIONS:
-        alone = mps_scorer.score(PROMPT, mps_image_files, [dimension])
+        alone = mps_scorer.score(LONG_PROMPT, mps_image_files, [dimension])
         assert together["scores"][dimension] == pytest.approx(alone["scores"][dimension], abs=1e-5)
     assert together["dimensions"] == list(DIMENSIONS)
     assert len({tuple(together["scores"][d]) for d in DIMENSIONS}) >= 3  # the conditions really differ
@@ -56,8 +64,8 @@ def test_scorer_agrees_with_score_tokens(mps_scorer, mps_official_model, mps_ima
     count = len(mps_image_files)
     for dimension in ("detail", "overall"):
         with torch.no_grad():
-            prompt_ids = tokenize(PROMPT).expand(count, -1)
-            condition_ids = tokenize(dimension_condition(dimension)).expand(count, -1)
+            prompt_ids = tokenize(PROMPT, pad_id=HF_PAD_ID).expand(count, -1)
+            condition_ids = tokenize(dimension_condition(dimension), pad_id=HF_PAD_ID).expand(count, -1)
             direct = mps_official_model.score_tokens(prompt_ids, condition_ids, pixels)
         assert result["scores"][dimension] == pytest.approx(direct.tolist(), abs=1e-5)
 
@@ -101,8 +109,8 @@ def test_result_is_plain_json_serialisable_data_with_preferences(mps_scorer, mps
 
 
 def test_batch_size_does_not_change_scores(mps_official_model, mps_image_files):
-    one = MPSScorer(mps_official_model, device="cpu", batch_size=1)
-    many = MPSScorer(mps_official_model, device="cpu", batch_size=8)
+    one = MPSScorer(mps_official_model, device="cpu", batch_size=1, allow_untrained_dimensions=True)
+    many = MPSScorer(mps_official_model, device="cpu", batch_size=8, allow_untrained_dimensions=True)
     one, many = (scorer.score(PROMPT, mps_image_files, DIMENSIONS) for scorer in (one, many))
     for dimension in DIMENSIONS:
         assert one["scores"][dimension] == pytest.approx(many["scores"][dimension], abs=1e-5)
@@ -119,8 +127,14 @@ def test_in_memory_images_are_accepted(mps_scorer, mps_image_files):
 def test_score_images_is_one_call_from_a_checkpoint_path(mps_official_model, mps_image_files, tmp_path):
     save_checkpoint(mps_official_model, tmp_path / "ckpt")
     paths = [str(path) for path in mps_image_files[:2]]
-    result = score_images(tmp_path / "ckpt", PROMPT, paths, ["alignment"], device="cpu")
-    expected = MPSScorer(mps_official_model, device="cpu").score(PROMPT, mps_image_files[:2], ["alignment"])
+    with pytest.raises(ValueError, match="trained on overall only, not on alignment"):
+        score_images(tmp_path / "ckpt", PROMPT, paths, ["alignment"], device="cpu")
+    result = score_images(
+        tmp_path / "ckpt", PROMPT, paths, ["alignment"], device="cpu", allow_untrained_dimensions=True
+    )
+    expected = MPSScorer(mps_official_model, device="cpu", allow_untrained_dimensions=True).score(
+        PROMPT, mps_image_files[:2], ["alignment"]
+    )
     assert result["scores"]["alignment"] == pytest.approx(expected["scores"]["alignment"], abs=1e-5)
     table = format_scores_table(result)
     lines = table.splitlines()

@@ -3,30 +3,52 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from training.mps import preprocess_images, tokenize
-from training.mps.tokenizer import END_ID, PAD_ID, START_ID
+from training.mps.config import DIMENSION_CONDITIONS, HF_PAD_ID, OPEN_CLIP_PAD_ID
+from training.mps.tokenizer import END_ID, START_ID, token_ids
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def test_ids_have_start_end_and_zero_padding_to_77():
-    ids = tokenize(["a photo of a cat", "Light, color"])
+# "a photo of a cat" as the Hugging Face CLIP tokenizer of laion/CLIP-ViT-H-14-laion2B-s32B-b79K gives it with
+# padding="max_length", max_length=77 (pad token <|endoftext|>), the authors' tokenization for MPS.
+HF_CAT_ROW = [START_ID, 320, 1125, 539, 320, 2368, END_ID] + [END_ID] * 70
+
+
+def test_mps_format_rows_follow_the_hugging_face_layout_padded_with_end_tokens():
+    ids = tokenize(["a photo of a cat", DIMENSION_CONDITIONS["overall"]], pad_id=HF_PAD_ID)
     assert ids.shape == (2, 77) and ids.dtype == torch.long
-    assert ids[0, :7].tolist() == [START_ID, 320, 1125, 539, 320, 2368, END_ID]
-    assert (ids[0, 7:] == PAD_ID).all()
+    assert ids[0].tolist() == HF_CAT_ROW
+    condition = ids[1].tolist()
+    body = token_ids(DIMENSION_CONDITIONS["overall"])
+    assert condition == body + [END_ID] * (77 - len(body))
+    assert body[0] == START_ID and END_ID not in body[1:-1]
+    assert ids.argmax(dim=-1).tolist() == [6, len(body) - 1]  # the pooling position is the real end token
+
+
+def test_open_clip_native_rows_are_padded_with_zeros():
+    ids = tokenize(["a photo of a cat", "Light, color"], pad_id=OPEN_CLIP_PAD_ID)
+    assert ids[0].tolist() == HF_CAT_ROW[:7] + [0] * 70
     assert ids[1, 0] == START_ID and (ids[1] == END_ID).sum() == 1
 
 
+@pytest.mark.parametrize("pad_id", [1, -1, 49406, "49407", None])
+def test_other_pad_ids_are_refused(pad_id):
+    with pytest.raises(ValueError, match="pad id must be 49407"):
+        tokenize("a dog", pad_id=pad_id)
+
+
 def test_single_string_gives_one_row():
-    assert tokenize("a dog").shape == (1, 77)
+    assert tokenize("a dog", pad_id=HF_PAD_ID).shape == (1, 77)
 
 
 def test_long_text_is_truncated_keeping_the_end_token():
-    ids = tokenize("cat " * 200)[0]
+    ids = tokenize("cat " * 200, pad_id=HF_PAD_ID)[0]
     assert ids.shape == (77,)
     assert ids[0] == START_ID and ids[-1] == END_ID
     assert (ids[1:-1] == ids[1]).all()  # every body token is "cat", no padding
@@ -34,9 +56,9 @@ def test_long_text_is_truncated_keeping_the_end_token():
 
 
 def test_text_of_exactly_75_tokens_is_not_truncated():
-    ids = tokenize("cat " * 75)[0]
+    ids = tokenize("cat " * 75, pad_id=OPEN_CLIP_PAD_ID)[0]
     assert ids[-1] == END_ID and (ids[1:-1] == ids[1]).all()
-    assert tokenize("cat " * 74)[0, -1] == PAD_ID
+    assert tokenize("cat " * 74, pad_id=OPEN_CLIP_PAD_ID)[0, -1] == OPEN_CLIP_PAD_ID
 
 
 def test_images_get_bicubic_shortest_side_resize_centre_crop_and_clip_normalisation(tmp_path):

@@ -14,13 +14,13 @@ from annotation.tests.factories import make_generator, make_image, make_prompt
 from mhp.jobs import JobStatus
 from training.baselines.generator_ranking import competition_ranks, format_ranking, rank_table
 from training.models import EvaluationRun
-from training.mps import score_images
+from training.mps import DIMENSIONS, score_images
 
 
 @pytest.fixture(scope="module")
 def project_checkpoint(mps_official_path, tmp_path_factory):
     destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination))
+    call_command("import_mps_checkpoint", str(mps_official_path), str(destination), trained_dimension=list(DIMENSIONS))
     return destination
 
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from annotation import roles
 from annotation.tests.factories import make_generator, make_image, make_prompt, make_user
 from mhp.tests.services import start_web, start_worker, stop
-from training.mps import score_images
+from training.mps import DIMENSIONS, score_images
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +41,7 @@ def test_web_queues_scoring_and_a_gpu_worker_answers(clean_redis, mps_official_p
     # gunicorn runs the production settings: the password must use a hasher they know.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     checkpoint = tmp_path / "mps"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(checkpoint))
+    call_command("import_mps_checkpoint", str(mps_official_path), str(checkpoint), trained_dimension=list(DIMENSIONS))
     prompt, generator = make_prompt("a bowl of ramen, studio light"), make_generator()
     images = [make_image(prompt, generator) for _ in range(3)]
     make_user(roles.ADMIN, username="scorer")

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 from training.mps.config import DIMENSIONS
 from training.mps.preprocess import image_transform
 from training.mps.tokenizer import tokenize
+from training.trainer.objective import TRAINING_PAD_ID
 
 JSONL_NAME = "pairs.jsonl"
 PARQUET_NAME = "pairs.parquet"
@@ -72,7 +73,7 @@ class PairExamples:
     def example(self, record: PairRecord, first, second) -> dict[str, torch.Tensor]:
         pixels = torch.stack([self.transform(_rgb(first)), self.transform(_rgb(second))])  # [2, 3, H, W]
         return {
-            "prompt_ids": tokenize([record.prompt])[0],  # [77]
+            "prompt_ids": tokenize([record.prompt], pad_id=TRAINING_PAD_ID)[0],  # [77]
             "pixel_values": pixels,
             "labels": torch.tensor(record.labels, dtype=torch.float32),  # [dimensions, 2]
         }

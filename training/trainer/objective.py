@@ -4,14 +4,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.mps.config import DIMENSIONS, dimension_condition
+from training.mps.config import DIMENSIONS, HF_PAD_ID, dimension_condition
 from training.mps.model import MPSModel, condition_keep_mask
 from training.mps.tokenizer import tokenize
+
+# Models trained here follow the published convention (prompts and conditions padded with <|endoftext|>).
+TRAINING_PAD_ID = HF_PAD_ID
 
 
 def condition_token_ids() -> torch.Tensor:
     """[dimensions, 77]: the condition string of each dimension, in DIMENSIONS order."""
-    return tokenize([dimension_condition(d) for d in DIMENSIONS])
+    return tokenize([dimension_condition(d) for d in DIMENSIONS], pad_id=TRAINING_PAD_ID)
 
 
 class PairScorer(nn.Module):
@@ -25,6 +28,8 @@ class PairScorer(nn.Module):
     def __init__(self, model: MPSModel, mask_threshold: float) -> None:
         super().__init__()
         self.model, self.mask_threshold = model, mask_threshold
+        # What the saved checkpoint says of itself: how it was padded and that every dimension was trained.
+        model.config.pad_id, model.config.trained_dimensions = TRAINING_PAD_ID, DIMENSIONS
         self.register_buffer("condition_ids", condition_token_ids(), persistent=False)
 
     def forward(self, prompt_ids: torch.Tensor, pixel_values: torch.Tensor) -> torch.Tensor:

@@ -56,6 +56,11 @@ class Command(BaseCommand):
         parser.add_argument("--tie-threshold", type=float, help="pair sets; default: tuned on the export's val split")
         parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
         parser.add_argument("--batch-size", type=int, default=16)
+        parser.add_argument(
+            "--allow-untrained-dimensions",
+            action="store_true",
+            help="score dimensions the checkpoint was not trained on (refused otherwise)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, benchmark, method, split, images, tie_threshold, **options):
@@ -112,6 +117,7 @@ class Command(BaseCommand):
             aesthetic_architecture=options["aesthetic_arch"],
             device=options["device"],
             batch_size=options["batch_size"],
+            allow_untrained_dimensions=options.get("allow_untrained_dimensions", False),
         )
 
     def _evaluate(self, name, path, scorer, source, dimensions, links, split, tie_threshold, options):

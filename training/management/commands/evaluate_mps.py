@@ -30,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--tie-threshold", type=float, help="pair sets; default: tuned on the export's val split")
         parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
         parser.add_argument("--batch-size", type=int, default=16)
+        parser.add_argument(
+            "--allow-untrained-dimensions",
+            action="store_true",
+            help="score dimensions the checkpoint was not trained on (refused otherwise)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, checkpoint, benchmark, dimension, split, images, tie_threshold, **options):
@@ -62,7 +67,8 @@ class Command(BaseCommand):
         from training.baselines.registry import load_method
 
         check_images(source.image_root, prompt_groups(source))  # a missing image fails before the model loads
-        scorer = load_method("mps", checkpoint, device=options["device"], batch_size=options["batch_size"])
+        scorer = load_method("mps", checkpoint, device=options["device"], batch_size=options["batch_size"],
+                             allow_untrained_dimensions=options.get("allow_untrained_dimensions", False))  # fmt: skip
         with tqdm(unit="prompts", disable=options["verbosity"] < 1, file=self.stderr) as bar:
             return evaluation_run_score(run=run, source=source, scorer=scorer, dimensions=dimensions,
                                         tie_threshold=tie_threshold, progress=bar_progress(bar))  # fmt: skip

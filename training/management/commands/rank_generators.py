@@ -22,6 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--generator", action="append", metavar="NAME", help="repeatable; default: all")
         parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
         parser.add_argument("--batch-size", type=int, default=16)
+        parser.add_argument(
+            "--allow-untrained-dimensions",
+            action="store_true",
+            help="score dimensions the checkpoint was not trained on (refused otherwise)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, checkpoint, prompts, dimension, generator, **options):
@@ -37,7 +42,9 @@ class Command(BaseCommand):
         config = {"dimensions": dimensions, "prompts": prompts, "generators": generator}
         try:
             scorer = MPSBaseline(MPSScorer.from_checkpoint(checkpoint, device=options["device"],
-                                                           batch_size=options["batch_size"]))  # fmt: skip
+                                                           batch_size=options["batch_size"],
+                                                           allow_untrained_dimensions=options.get(
+                                                               "allow_untrained_dimensions", False)))  # fmt: skip
             with (
                 evaluation_run_recorded(
                     method="mps", benchmark=BENCHMARK_NAME, checkpoint_path=str(checkpoint), config=config

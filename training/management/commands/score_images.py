@@ -15,9 +15,15 @@ class Command(BaseCommand):
         parser.add_argument("--dimension", action="append", choices=DIMENSION_KEYS, help="repeatable; default: overall")
         parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
         parser.add_argument("--batch-size", type=int, default=16)
+        parser.add_argument(
+            "--allow-untrained-dimensions",
+            action="store_true",
+            help="score dimensions the checkpoint was not trained on (refused otherwise)",
+        )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, images, prompt, checkpoint, dimension, device, batch_size, json, **options):
+        allow_untrained = options.get("allow_untrained_dimensions", False)
         from training.mps import CheckpointError, format_scores_table, score_images
 
         missing = [path for path in images if not Path(path).is_file()]
@@ -25,7 +31,13 @@ class Command(BaseCommand):
             raise CommandError(f"no such image file: {', '.join(missing)}")
         try:
             result = score_images(
-                checkpoint, prompt, images, dimension or ["overall"], device=device, batch_size=batch_size
+                checkpoint,
+                prompt,
+                images,
+                dimension or ["overall"],
+                device=device,
+                batch_size=batch_size,
+                allow_untrained_dimensions=allow_untrained,
             )
         except (CheckpointError, ValueError, OSError) as error:
             raise CommandError(str(error)) from None

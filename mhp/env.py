@@ -81,6 +81,18 @@ def env_path(name: str, default: Path) -> Path:
     return default if value in (None, "") else Path(value).expanduser().resolve()
 
 
+def env_paths(name: str, default: list[Path]) -> list[Path]:
+    """A comma-separated list of absolute paths (resolved; ``~`` expanded); a relative one is refused."""
+    value = _raw(name)
+    if value in (None, ""):
+        return default
+    items = env_list(name, [])
+    paths = [Path(item).expanduser() for item in items]
+    if any(not path.is_absolute() for path in paths):
+        raise _fail(name, value, "a comma-separated list of absolute paths")
+    return [path.resolve() for path in paths]
+
+
 def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
     value = _raw(name)
     if value in (None, ""):

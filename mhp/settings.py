@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
 
-from mhp.env import env_bool, env_database, env_float, env_int, env_list, env_path, env_str, env_url
+from mhp.env import env_bool, env_database, env_float, env_int, env_list, env_path, env_paths, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -175,6 +175,10 @@ OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 60.0, minimum=1.0)
 
 # Where training runs, evaluation outputs and dataset exports are written (shared with GPU workers).
 ARTIFACTS_ROOT = env_path("ARTIFACTS_ROOT", BASE_DIR / "var" / "artifacts")
+
+# Besides ARTIFACTS_ROOT, the only folders whose checkpoints and weights scoring and evaluation jobs open
+# (training/model_paths.py): a path a client sends is refused anywhere else.
+MODEL_ROOTS = env_paths("MODEL_ROOTS", [])
 
 # The MPS checkpoint the scoring API uses when a request names none (any format load_checkpoint reads).
 MPS_CHECKPOINT = env_str("MPS_CHECKPOINT", "")

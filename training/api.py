@@ -1,7 +1,5 @@
 """Scoring API: queue a scoring job on the GPU workers, then read its result. Staff only."""
 
-from pathlib import Path
-
 from celery.result import AsyncResult
 from django.conf import settings
 from rest_framework import serializers, status
@@ -12,6 +10,7 @@ from rest_framework.views import APIView
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.models import Image
+from training.model_paths import OutsideModelRoots, model_path_allowed
 from training.tasks import score_stored_images
 
 MAX_IMAGES_PER_REQUEST = 256
@@ -25,7 +24,7 @@ class ScoreRequestSerializer(serializers.Serializer):
     dimensions = serializers.ListField(
         child=serializers.ChoiceField(choices=DIMENSION_KEYS), min_length=1, default=lambda: ["overall"]
     )
-    checkpoint = serializers.CharField(required=False, allow_blank=True, default="")
+    checkpoint = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
     def validate(self, data: dict) -> dict:
         found = Image.objects.filter(pk__in=data["image_ids"])
@@ -40,7 +39,11 @@ class ScoreRequestSerializer(serializers.Serializer):
         checkpoint = data["checkpoint"] or settings.MPS_CHECKPOINT
         if not checkpoint:
             raise serializers.ValidationError({"checkpoint": "no checkpoint given and MPS_CHECKPOINT is not set"})
-        if not Path(checkpoint).exists():
+        try:
+            resolved = model_path_allowed(checkpoint)  # before anything is said about the path
+        except OutsideModelRoots as error:
+            raise serializers.ValidationError({"checkpoint": str(error)}) from None
+        if not resolved.exists():
             raise serializers.ValidationError({"checkpoint": f"no checkpoint at {checkpoint}"})
         data["checkpoint"] = checkpoint
         return data

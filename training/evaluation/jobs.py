@@ -25,6 +25,7 @@ from training.baselines.tables import BENCHMARK_DIMENSION
 from training.evaluation.run import Benchmark, Progress, check_images, evaluate_scorer, prompt_groups
 from training.evaluation.runs import evaluation_run_finish, evaluation_run_progress
 from training.evaluation.sources import EXPORT_PREFIX, evaluation_set_benchmark, export_benchmark
+from training.model_paths import OutsideModelRoots, model_path_allowed
 from training.models import EvaluationRun, TrainingRun
 from training.runs import training_export_dir
 
@@ -134,10 +135,20 @@ def _check_weights(method: str, weights: str, options: EvaluationOptions) -> Non
         raise EvaluationError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if not weights:
         raise EvaluationError(f"{method}: give the path of its weights")
+    try:
+        _weights_under_roots(method, weights, options)  # before anything is said about the paths
+    except OutsideModelRoots as error:
+        raise EvaluationError(str(error)) from None
     if not Path(weights).exists():
         raise EvaluationError(f"{method}: nothing at {weights}")
     if method == "aesthetic" and not (options.aesthetic_clip and Path(options.aesthetic_clip).exists()):
         raise EvaluationError(f"aesthetic: no CLIP ViT-L/14 weights for it at {options.aesthetic_clip!r}")
+
+
+def _weights_under_roots(method: str, weights: str, options: EvaluationOptions) -> None:
+    model_path_allowed(weights, what=method)
+    if options.aesthetic_clip:
+        model_path_allowed(options.aesthetic_clip, what="aesthetic CLIP")
 
 
 def evaluation_run_execute(*, run_id: int, progress: Progress | None = None) -> EvaluationRun:
@@ -151,6 +162,7 @@ def evaluation_run_execute(*, run_id: int, progress: Progress | None = None) -> 
         try:
             source = _source(run)
             check_images(source.image_root, prompt_groups(source))  # before a model loads
+            _weights_under_roots(run.method, run.checkpoint_path, options)  # a run queued before the roots changed
             scorer = load_method(
                 run.method,
                 run.checkpoint_path,

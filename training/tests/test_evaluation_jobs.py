@@ -27,9 +27,10 @@ RESULTS = reverse("training-pages:results")
 
 
 @pytest.fixture(autouse=True)
-def _artifacts_in_tmp(settings, tmp_path):
+def _artifacts_in_tmp(settings, tmp_path, weights):
     settings.ARTIFACTS_ROOT = tmp_path / "artifacts"
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MODEL_ROOTS = sorted({path.parent for path in weights.values()})  # where the baselines' weights are
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,10 @@ def test_bad_input_is_a_form_error_and_stores_nothing(staff, weights, imagerewar
     unfinished = training_run_create(name="unfinished", version=version, options={"preset": "tiny"}, enqueue=False)
     benchmark = f"set:{imagereward_set.pk}"
     cases = [
+        ({"method": "clip", "weights": str(weights["clip"].parent / "missing.bin"), "benchmark": benchmark},
+         f"clip: nothing at {weights['clip'].parent / 'missing.bin'}"),
         ({"method": "clip", "weights": str(tmp_path / "missing.bin"), "benchmark": benchmark},
-         f"clip: nothing at {tmp_path / 'missing.bin'}"),
+         "clip: only paths under ARTIFACTS_ROOT or MODEL_ROOTS are read"),
         ({"method": "clip", "weights": str(weights["clip"]), "benchmark": "set:999999"}, "Unknown benchmark"),
         ({"method": "clip", "weights": str(weights["clip"]), "benchmark": ""}, "This field is required."),
         ({"method": "mps", "benchmark": benchmark}, "Give the path of the weights"),

@@ -20,6 +20,12 @@ def project_checkpoint(mps_official_path, tmp_path_factory):
 
 
 @pytest.fixture
+def checkpoint_root(settings, project_checkpoint):
+    """The scoring API reads checkpoints only under the configured roots: this one's folder is one."""
+    settings.MODEL_ROOTS = [project_checkpoint.parent]
+
+
+@pytest.fixture
 def image_files(tmp_path):
     paths = []
     for seed in (1, 2):
@@ -71,7 +77,7 @@ def test_score_images_command_refuses_missing_and_broken_images(project_checkpoi
 
 
 @pytest.mark.django_db
-def test_scoring_api_queues_a_job_and_returns_its_result(client, project_checkpoint):
+def test_scoring_api_queues_a_job_and_returns_its_result(client, project_checkpoint, checkpoint_root):
     prompt, generator = make_prompt("a lighthouse at dusk"), make_generator()
     images = [make_image(prompt, generator), make_image(prompt, generator)]
     client.force_login(make_user(roles.ADMIN))
@@ -90,7 +96,7 @@ def test_scoring_api_queues_a_job_and_returns_its_result(client, project_checkpo
 
 
 @pytest.mark.django_db
-def test_scoring_api_refuses_bad_requests_and_non_staff(client, project_checkpoint):
+def test_scoring_api_refuses_bad_requests_and_non_staff(client, project_checkpoint, checkpoint_root):
     image = make_image(make_prompt(), make_generator())
     client.force_login(make_user(roles.ANNOTATOR))
     url = reverse("training:score-jobs")
@@ -101,5 +107,6 @@ def test_scoring_api_refuses_bad_requests_and_non_staff(client, project_checkpoi
     assert unknown.status_code == 400 and "unknown image ids" in unknown.json()["image_ids"][0]
     bad_dimension = client.post(url, {**body, "dimensions": ["beauty"]}, content_type="application/json")
     assert bad_dimension.status_code == 400
-    no_checkpoint = client.post(url, {**body, "checkpoint": "/nowhere/ckpt"}, content_type="application/json")
+    absent = str(project_checkpoint.parent / "absent")
+    no_checkpoint = client.post(url, {**body, "checkpoint": absent}, content_type="application/json")
     assert no_checkpoint.status_code == 400 and "no checkpoint at" in no_checkpoint.json()["checkpoint"][0]

@@ -37,10 +37,12 @@ def _wait_for_result(status_url: str, timeout: float = 90) -> dict:
     pytest.fail("the scoring job did not finish")
 
 
-def test_web_queues_scoring_and_a_gpu_worker_answers(clean_redis, mps_official_path, tmp_path, settings):
+def test_web_queues_scoring_and_a_gpu_worker_answers(clean_redis, mps_official_path, tmp_path, settings, monkeypatch):
     # gunicorn runs the production settings: the password must use a hasher they know.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     checkpoint = tmp_path / "mps"
+    monkeypatch.setenv("MODEL_ROOTS", str(tmp_path))  # the web and worker processes read it at start-up
+    settings.MODEL_ROOTS = [tmp_path]
     call_command("import_mps_checkpoint", str(mps_official_path), str(checkpoint), trained_dimension=list(DIMENSIONS))
     prompt, generator = make_prompt("a bowl of ramen, studio light"), make_generator()
     images = [make_image(prompt, generator) for _ in range(3)]

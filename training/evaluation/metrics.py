@@ -20,6 +20,8 @@ from training.evaluation.protocols import (
     imagereward_accuracy,
     pair_accuracy,
     pair_accuracy_tie_aware,
+    pickscore_tie_aware_accuracy,
+    pickscore_tune_threshold,
     tune_tie_threshold,
 )
 
@@ -62,7 +64,34 @@ def pair_metrics(
     if threshold is not None:
         tie_aware = pair_accuracy_tie_aware(pairs, scores, threshold)
         metrics.update(tie_aware_accuracy=tie_aware.accuracy, tie_aware_pairs=tie_aware.pairs)
-    return metrics
+    val_scores = val_scores if val_scores is not None else scores
+    return metrics | pickscore_metrics(pairs, scores, tie_threshold, val_pairs, val_scores)
+
+
+def pickscore_metrics(
+    pairs: Sequence[LabelledPair],
+    scores: Mapping[str, float],
+    tie_threshold: float | None,
+    val_pairs: Sequence[LabelledPair],
+    val_scores: Mapping[str, float],
+) -> dict:
+    """PickScore's own tie-aware accuracy (``pickscore_*`` keys): the threshold given, else the first best
+    of its grid on the validation pairs, else none."""
+    threshold, source = tie_threshold, "given"
+    if threshold is None and val_pairs:
+        try:
+            threshold = pickscore_tune_threshold(val_pairs, val_scores)
+            source = f"PickScore's grid, tuned on {len(val_pairs)} validation pairs"
+        except MissingScoresError as error:
+            source = f"validation pairs not scored ({error})"
+    elif threshold is None:
+        source = "no --tie-threshold and no validation pairs"
+    accuracy = None if threshold is None else pickscore_tie_aware_accuracy(pairs, scores, threshold).accuracy
+    return {
+        "pickscore_tie_aware_accuracy": accuracy,
+        "pickscore_tie_threshold": threshold,
+        "pickscore_tie_threshold_source": source,
+    }
 
 
 def _export_split(path: Path, dimension: str, split: str) -> list[LabelledPair]:

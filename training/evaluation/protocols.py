@@ -14,6 +14,10 @@ image under its own prompt.
   is wrong), and the tie-aware variant over all pairs: the model predicts a tie when
   |p_a - p_b| < threshold with p = softmax of the two scores; full credit when label and prediction
   agree, half credit when exactly one of them is a tie.
+- PickScore's tie-aware accuracy, exactly as its ``trainer/scripts/eval_preference_predictor.py``
+  computes it: a tie is predicted when |p_1 - p_0| <= threshold (an equal score is always a tie),
+  otherwise the higher probability wins; credit 1 / 0.5 / 0 as above; the threshold is the first best
+  of 0, 0.1, ..., 1 on the validation pairs.
 """
 
 from __future__ import annotations
@@ -222,3 +226,40 @@ def _threshold_above(gap: float, following: float | None) -> float:
     middle = (gap + following) / 2
     # Two adjacent floats have no float between them; the midpoint then rounds onto one of them.
     return middle if gap < middle < following else following
+
+
+# PickScore's threshold grid (eval_preference_predictor.main), tried in this order; the first best wins.
+PICKSCORE_THRESHOLDS = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1)
+
+
+def _pickscore_prediction(score_a: float, score_b: float, threshold: float) -> int:
+    """PickScore's get_pred: -1 (tie) at a probability gap <= threshold, else the more probable image."""
+    if preference_gap(score_a, score_b) <= threshold:
+        return -1
+    return 0 if score_a > score_b else 1
+
+
+def _pickscore_credit(pair: LabelledPair, scores: Mapping[str, float], threshold: float) -> float:
+    # Labels of Pick-a-Pic are 1/0, 0/1 or 0.5/0.5, where label_winner agrees with PickScore's get_label.
+    label = label_winner(pair.label)
+    predicted = _pickscore_prediction(scores[pair.image_a], scores[pair.image_b], threshold)
+    if predicted == label:
+        return 1.0
+    return 0.5 if -1 in (predicted, label) else 0.0
+
+
+def pickscore_tie_aware_accuracy(
+    pairs: Sequence[LabelledPair], scores: Mapping[str, float], threshold: float
+) -> ProtocolResult:
+    """PickScore's ``calc_acc``: mean credit over all pairs, ties predicted at a gap <= ``threshold``."""
+    check_scores(_pair_keys(pairs), scores)
+    total = sum(_pickscore_credit(pair, scores, threshold) for pair in pairs)
+    return ProtocolResult(accuracy=total / len(pairs) if pairs else 0.0, pairs=len(pairs))
+
+
+def pickscore_tune_threshold(val_pairs: Sequence[LabelledPair], val_scores: Mapping[str, float]) -> float:
+    """PickScore's choice: ``np.argmax`` of the validation accuracies over its grid (the first best)."""
+    if not val_pairs:
+        raise ValueError("no validation pairs to tune the tie threshold on")
+    accuracies = [pickscore_tie_aware_accuracy(val_pairs, val_scores, t).accuracy for t in PICKSCORE_THRESHOLDS]
+    return PICKSCORE_THRESHOLDS[accuracies.index(max(accuracies))]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from training.evaluation.metrics import pair_metrics
 from training.evaluation.protocols import (
+    PICKSCORE_THRESHOLDS,
     LabelledPair,
     MissingScoresError,
     RankedItem,
@@ -15,6 +17,8 @@ from training.evaluation.protocols import (
     imagereward_accuracy,
     pair_accuracy,
     pair_accuracy_tie_aware,
+    pickscore_tie_aware_accuracy,
+    pickscore_tune_threshold,
     preference_gap,
     tune_tie_threshold,
 )
@@ -160,3 +164,76 @@ def test_protocols_and_readers_import_neither_torch_nor_django():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- PickScore's tie-aware accuracy: its eval_preference_predictor.py, written out as it is there --------------
+def _reference_softmax(score_0: float, score_1: float) -> tuple[float, float]:
+    top = max(score_0, score_1)
+    e0, e1 = math.exp(score_0 - top), math.exp(score_1 - top)
+    return e0 / (e0 + e1), e1 / (e0 + e1)
+
+
+def _reference_label(label_0: float) -> str:
+    return "tie" if label_0 == 0.5 else "0" if label_0 == 1 else "1"
+
+
+def _reference_pred(prob_0: float, prob_1: float, threshold: float) -> str:
+    return "tie" if abs(prob_1 - prob_0) <= threshold else "0" if prob_0 > prob_1 else "1"
+
+
+def _reference_acc(pairs, scores, threshold: float) -> float:
+    res = []
+    for pair in pairs:
+        label = _reference_label(pair.label[0])
+        pred = _reference_pred(*_reference_softmax(scores[pair.image_a], scores[pair.image_b]), threshold)
+        res.append(1 if label == pred else 0.5 if "tie" in (label, pred) else 0)
+    return sum(res) / len(res)
+
+
+def _random_pick_a_pic(seed: int, count: int):
+    import random
+
+    rng = random.Random(seed)
+    pairs, scores = [], {}
+    for index in range(count):
+        a, b = f"{index}_0", f"{index}_1"
+        label = rng.choice([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+        scores[a] = round(rng.gauss(20, 1.5), 1)  # coarse scores: some pairs score exactly equal
+        scores[b] = scores[a] if rng.random() < 0.1 else round(rng.gauss(20, 1.5), 1)
+        pairs.append(LabelledPair(a, b, label))
+    return pairs, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pickscore_tie_aware_accuracy_is_pickscores_own_computation(seed):
+    pairs, scores = _random_pick_a_pic(seed, 400)
+    val_pairs, val_scores = _random_pick_a_pic(seed + 100, 300)
+    for threshold in PICKSCORE_THRESHOLDS:
+        ours = pickscore_tie_aware_accuracy(pairs, scores, threshold)
+        assert ours.accuracy == pytest.approx(_reference_acc(pairs, scores, threshold), abs=1e-12)
+        assert ours.pairs == len(pairs)
+    reference_val = [_reference_acc(val_pairs, val_scores, t) for t in PICKSCORE_THRESHOLDS]
+    best = PICKSCORE_THRESHOLDS[reference_val.index(max(reference_val))]  # np.argmax: the first best
+    assert pickscore_tune_threshold(val_pairs, val_scores) == best
+
+
+def test_pickscore_predicts_a_tie_at_an_equal_gap_where_the_strict_variant_does_not():
+    # Equal scores: PickScore's gap 0 <= threshold 0 is a predicted tie (full credit for a human tie);
+    # the project's tie-aware variant (gap < threshold) predicts none at 0, and an equal score is wrong.
+    pairs = [LabelledPair("a", "b", [0.5, 0.5]), LabelledPair("c", "d", [1.0, 0.0])]
+    scores = {"a": 1.0, "b": 1.0, "c": 2.0, "d": 2.0}
+    assert pickscore_tie_aware_accuracy(pairs, scores, 0).accuracy == (1 + 0.5) / 2
+    assert pair_accuracy_tie_aware(pairs, scores, 0).accuracy == (0.5 + 0) / 2
+
+
+def test_pair_metrics_report_pickscores_variant_beside_the_projects():
+    pairs, scores = _random_pick_a_pic(7, 120)
+    val_pairs, val_scores = _random_pick_a_pic(8, 80)
+    metrics = pair_metrics(pairs, scores | val_scores, val_pairs=val_pairs)
+    threshold = pickscore_tune_threshold(val_pairs, val_scores)
+    assert metrics["pickscore_tie_threshold"] == threshold
+    assert metrics["pickscore_tie_aware_accuracy"] == pytest.approx(_reference_acc(pairs, scores, threshold))
+    assert metrics["pickscore_tie_threshold_source"] == "PickScore's grid, tuned on 80 validation pairs"
+    given = pair_metrics(pairs, scores, tie_threshold=0.3)
+    assert given["pickscore_tie_aware_accuracy"] == pytest.approx(_reference_acc(pairs, scores, 0.3))
+    assert pair_metrics(pairs, scores)["pickscore_tie_aware_accuracy"] is None

@@ -10,8 +10,10 @@ All three score ``scale * cos(image embedding, prompt embedding)``; they differ 
 - ``PickScore``: a transformers-format CLIP-H checkpoint converted to open_clip with MPS's key mapping
   (``training.mps.convert``); ``logit_scale.exp() * cos``, as PickScore's reference code.
 
-Images go through open_clip's evaluation transform (bicubic shortest-side resize, centre crop,
-OpenAI CLIP mean/std), the preprocessing of all three; prompts through the CLIP BPE tokenizer.
+Images go through each model's own preprocessing (``preprocessing``: CLIP score open_clip's evaluation
+transform, HPS v2 longest side and padding, PickScore transformers' CLIPProcessor); prompts through the
+CLIP BPE tokenizer, padded as each was trained (0 for the open_clip-native two, 49407 for PickScore; the
+pooled text feature sits at the end token before any padding, so this matters to MPS, not to these scores).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,11 @@ from training.mps.convert import (
     matching_architecture,
 )
 from training.mps.errors import CheckpointError
-from training.mps.preprocess import preprocess_images
+from training.mps.preprocess import image_transform, preprocess_images
 from training.mps.tokenizer import tokenize
 
 from .base import BaselineError, ImageInput
+from .preprocessing import Transform, clip_processor_transform, hps_v2_transform
 from .weights import OPEN_CLIP_WEIGHTS, ClipConfig, build_clip, clip_config, read_tensors, weights_file
 
 
@@ -49,7 +52,14 @@ class ClipEmbedder:
     """An open_clip CLIP on a device: normalised image and text embeddings, images in batches."""
 
     def __init__(
-        self, model: torch.nn.Module, config: ClipConfig, *, pad_id: int, device=None, batch_size: int = 16
+        self,
+        model: torch.nn.Module,
+        config: ClipConfig,
+        *,
+        pad_id: int,
+        preprocessing: Callable[[int], Transform] = image_transform,
+        device=None,
+        batch_size: int = 16,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -61,13 +71,15 @@ class ClipEmbedder:
         self.image_size = int(size[0] if isinstance(size, list | tuple) else size)
         self.context_length = int(config["text_cfg"].get("context_length", 77))
         self.pad_id = pad_id
+        self.transform = preprocessing(self.image_size)  # the model's own way of making an image square
 
     @torch.no_grad()
     def image_embeddings(self, images: Sequence[ImageInput]) -> torch.Tensor:
         """[N, D] L2-normalised image embeddings (fp32, on the CPU)."""
         batches = []
         for start in range(0, len(images), self.batch_size):
-            pixels = preprocess_images(images[start : start + self.batch_size], self.image_size).to(self.device)
+            batch = images[start : start + self.batch_size]
+            pixels = preprocess_images(batch, self.image_size, self.transform).to(self.device)
             batches.append(self.model.encode_image(pixels, normalize=True).float().cpu())
         return torch.cat(batches) if batches else torch.empty(0, int(self.config["embed_dim"]))
 
@@ -97,6 +109,7 @@ class _CosineScorer:
 def _open_clip_embedder(
     path: str | os.PathLike, architecture: str | ClipConfig | None, what: str, options: dict[str, Any]
 ) -> ClipEmbedder:
+    """An open_clip-native model (CLIP score, HPS v2): prompts padded with 0, as open_clip's tokenizer."""
     weights = weights_file(path, OPEN_CLIP_WEIGHTS, what)
     config = clip_config(architecture, path)
     model = build_clip(config, read_tensors(weights, what), what)
@@ -135,7 +148,7 @@ class HPSv2(_CosineScorer):
 
     @classmethod
     def from_path(cls, path, architecture=None, **options: Any) -> HPSv2:
-        return cls(_open_clip_embedder(path, architecture, "HPS v2", options))
+        return cls(_open_clip_embedder(path, architecture, "HPS v2", {**options, "preprocessing": hps_v2_transform}))
 
 
 # transformers' CLIP checkpoints, a file or a model directory (with config.json beside the weights).
@@ -251,4 +264,5 @@ class PickScore(_CosineScorer):
         config, converted = transformers_clip_to_open_clip(state, hints, shapes, what)
         model = build_clip(config, converted, what)
         scale = float(model.logit_scale.detach().float().exp())
-        return cls(ClipEmbedder(model, config, pad_id=HF_PAD_ID, **options), scale)
+        embedder = ClipEmbedder(model, config, pad_id=HF_PAD_ID, preprocessing=clip_processor_transform, **options)
+        return cls(embedder, scale)

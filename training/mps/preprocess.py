@@ -48,7 +48,12 @@ def load_image(image: ImageInput) -> Image.Image:
         raise ValueError(f"cannot read image {image}: {exc}") from exc
 
 
-def preprocess_images(images: Sequence[ImageInput], image_size: int) -> torch.Tensor:
-    """[N, 3, image_size, image_size] float32 pixel values."""
-    transform = image_transform(image_size)
+def preprocess_images(
+    images: Sequence[ImageInput],
+    image_size: int,
+    transform: Callable[[Image.Image], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """[N, 3, image_size, image_size] float32 pixel values, through ``transform`` (default: the eval
+    transform above; baselines pass their own, see ``training.baselines.preprocessing``)."""
+    transform = transform or image_transform(image_size)
     return torch.stack([transform(load_image(image)) for image in images])

@@ -18,6 +18,7 @@ from training.baselines.aesthetic import AestheticMLP, LaionAesthetic
 from training.baselines.clip_models import ClipScore, HPSv2, PickScore
 from training.baselines.image_reward import image_reward_module
 from training.baselines.mps import MPSBaseline
+from training.baselines.preprocessing import clip_processor_transform, hps_v2_transform
 from training.baselines.registry import load_method
 from training.mps import MPSScorer, import_open_clip, preprocess_images, tiny_config, tokenize
 from training.mps.config import OPEN_CLIP_PAD_ID
@@ -52,8 +53,9 @@ def images(tmp_path_factory) -> list[Path]:
 
 
 @torch.no_grad()
-def _direct_cosines(model, config: dict, images: list) -> torch.Tensor:
-    pixels = preprocess_images(images, config["vision_cfg"]["image_size"])
+def _direct_cosines(model, config: dict, images: list, preprocessing=None) -> torch.Tensor:
+    size = config["vision_cfg"]["image_size"]
+    pixels = preprocess_images(images, size, preprocessing(size) if preprocessing else None)
     image_features = model.encode_image(pixels, normalize=True)
     text_features = model.encode_text(tokenize([PROMPT], pad_id=OPEN_CLIP_PAD_ID), normalize=True)
     return (image_features @ text_features.T)[:, 0]
@@ -109,7 +111,7 @@ def test_hpsv2_checkpoint_with_module_prefix_scores_cosine(tiny_clip, tiny_clip_
     state = {"module." + name: tensor for name, tensor in _state(tiny_clip).items()}
     torch.save({"epoch": 1, "name": "tiny", "state_dict": state}, checkpoint)
     scorer = HPSv2.from_path(checkpoint, tiny_clip_config, device="cpu")
-    expected = _direct_cosines(tiny_clip, tiny_clip_config, images)
+    expected = _direct_cosines(tiny_clip, tiny_clip_config, images, hps_v2_transform)  # longest side, padded
     assert scorer.score(PROMPT, images) == pytest.approx(expected.tolist(), abs=TOLERANCE)
     assert all(-1 <= value <= 1 for value in scorer.score(PROMPT, images))
 
@@ -183,7 +185,7 @@ def test_pickscore_from_a_transformers_directory_scores_like_the_open_clip_model
     (directory / "config.json").write_text(json.dumps(_transformers_config(heads=2)))
     scorer = PickScore.from_path(directory, device="cpu")
     assert scorer.scale == pytest.approx(float(torch.tensor(3.0).exp()))
-    expected = scorer.scale * _direct_cosines(tiny_clip, tiny_clip_config, images)
+    expected = scorer.scale * _direct_cosines(tiny_clip, tiny_clip_config, images, clip_processor_transform)
     assert scorer.score(PROMPT, images) == pytest.approx(expected.tolist(), abs=TOLERANCE)
     assert scorer.embedder.config["vision_cfg"]["head_width"] == 48  # 96 wide / 2 heads, from config.json
 
@@ -201,7 +203,8 @@ def test_pickscore_matches_the_transformers_clip_inside_the_mps_fixture(mps_offi
     (tmp_path / "config.json").write_text(json.dumps(_transformers_config(heads=2)))
     scorer = PickScore.from_path(weights, device="cpu")
     backbone = load_checkpoint(mps_official_path).backbone
-    expected = backbone.logit_scale.exp() * _direct_cosines(backbone, {"vision_cfg": {"image_size": 224}}, images)
+    config = {"vision_cfg": {"image_size": 224}}
+    expected = backbone.logit_scale.exp() * _direct_cosines(backbone, config, images, clip_processor_transform)
     assert scorer.score(PROMPT, images) == pytest.approx(expected.tolist(), abs=TOLERANCE)
 
 

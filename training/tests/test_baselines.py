@@ -303,16 +303,6 @@ def test_unknown_method_and_missing_path_are_refused(tmp_path):
         load_method("hpsv2", tmp_path / "absent.pt")
 
 
-def test_image_reward_without_its_package_says_how_to_install(tmp_path):
-    try:
-        import ImageReward  # noqa: F401
-    except ImportError:
-        with pytest.raises(BaselineError, match="install image-reward"):
-            load_method("imagereward", tmp_path)
-    else:
-        pytest.skip("ImageReward is installed: the refusal cannot happen")
-
-
 def test_image_reward_scores_through_its_package(tmp_path, images):
     pytest.importorskip("ImageReward", reason="image-reward is not installed (pip install image-reward)")
     module = image_reward_module()

@@ -87,13 +87,17 @@ def test_prompt_limit_generator_choice_and_table(project_checkpoint, gallery, ca
 
 
 @pytest.mark.django_db
-def test_refusals(project_checkpoint, gallery, tmp_path):
+def test_refusals(project_checkpoint, gallery, tmp_path, mps_official_path):
     with pytest.raises(CommandError, match="no generator named 'delta'"):
         call_command("rank_generators", checkpoint=str(project_checkpoint), generator=["alpha", "delta"], verbosity=0)
     with pytest.raises(CommandError, match="at least two generators"):
         call_command("rank_generators", checkpoint=str(project_checkpoint), generator=["alpha"], verbosity=0)
     with pytest.raises(CommandError, match="no checkpoint at"):
         call_command("rank_generators", checkpoint=str(tmp_path / "none"), verbosity=0)
+    published = tmp_path / "published"  # as released: overall only, while ranking defaults to all four
+    call_command("import_mps_checkpoint", str(mps_official_path), str(published))
+    with pytest.raises(CommandError, match="trained on overall only, not on aesthetics, detail, alignment"):
+        call_command("rank_generators", checkpoint=str(published), verbosity=0)
     assert EvaluationRun.objects.filter(status=JobStatus.SUCCEEDED).count() == 0
 
 

@@ -67,6 +67,17 @@ def test_score_images_command_prints_the_scorers_numbers(project_checkpoint, ima
     assert "image1.png" in table and "image2.png" in table
 
 
+def test_score_images_refuses_an_untrained_dimension_unless_allowed(mps_official_path, image_files, tmp_path, capsys):
+    published = tmp_path / "published"  # imported as released: trained on overall only
+    call_command("import_mps_checkpoint", str(mps_official_path), str(published))
+    with pytest.raises(CommandError, match="trained on overall only, not on detail.*--allow-untrained-dimensions"):
+        call_command("score_images", *image_files, prompt="x", checkpoint=str(published), dimension=["detail"])
+    capsys.readouterr()
+    call_command("score_images", *image_files, prompt="x", checkpoint=str(published), dimension=["detail"],
+                 allow_untrained_dimensions=True, json=True)  # fmt: skip
+    assert len(json.loads(capsys.readouterr().out)["scores"]["detail"]) == 2
+
+
 def test_score_images_command_refuses_missing_and_broken_images(project_checkpoint, tmp_path):
     with pytest.raises(CommandError, match="no such image file"):
         call_command("score_images", str(tmp_path / "nope.png"), prompt="x", checkpoint=str(project_checkpoint))

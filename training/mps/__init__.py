@@ -23,7 +23,7 @@ from .errors import CheckpointError
 from .model import MPSModel, condition_keep_mask
 from .preprocess import preprocess_images
 from .pretrained import build_model
-from .scorer import MPSScorer, format_scores_table, preference_matrix, score_images
+from .scorer import MPSScorer, UntrainedDimensionError, format_scores_table, preference_matrix, score_images
 from .tokenizer import tokenize
 from .torch_compat import import_open_clip
 
@@ -51,4 +51,5 @@ __all__ = [
     "score_images",
     "tiny_config",
     "tokenize",
+    "UntrainedDimensionError",
 ]

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 def _artifacts_in_tmp(settings, tmp_path):
     settings.ARTIFACTS_ROOT = tmp_path / "artifacts"
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MODEL_ROOTS = [tmp_path]  # the garbage file lies under a root: refused by the loader, not the roots
 
 
 @pytest.fixture

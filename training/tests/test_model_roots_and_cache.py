@@ -80,7 +80,7 @@ def test_scoring_api_says_the_same_for_every_path_outside_the_roots(client, root
 
 @pytest.mark.django_db
 def test_the_scoring_task_refuses_a_path_outside_the_roots_itself(roots):
-    with pytest.raises(OutsideModelRoots):
+    with pytest.raises(scoring.ScoringFailed, match=OUTSIDE):
         scoring.stored_images_score(prompt="x", image_ids=[1], dimensions=["overall"], checkpoint="/etc/passwd")
 
 

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def images(tmp_path, settings):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.MODEL_ROOTS = [tmp_path]  # checkpoints lie under a root: refused by the loader, not the roots
     prompt, generator = make_prompt("a bowl of ramen, studio light"), make_generator()
     return [make_image(prompt, generator) for _ in range(2)]
 

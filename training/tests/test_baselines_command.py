@@ -211,7 +211,12 @@ def test_bad_methods_and_files_are_command_errors(weights, imagereward_set, tmp_
     with pytest.raises(CommandError, match="HPS v2: the weights do not fit"):  # a PickScore file is no HPS v2 file
         call_command("evaluate_baselines", "--benchmark=ir-tiny", f"--method=hpsv2={pickscore_file}",
                      f"--arch={weights['arch']}", "--verbosity=0")  # fmt: skip
+    failed = EvaluationRun.objects.get()  # the model loads in the run, as on a GPU worker: its row says why
+    assert (failed.method, failed.status) == (
+        "hpsv2",
+        JobStatus.FAILED,
+    ) and "HPS v2: the weights do not fit" in failed.error
     (Path(imagereward_set.image_root) / "p2" / "a.png").unlink()
     with pytest.raises(CommandError, match="1 images are missing under .*: p2/a.png"):
         call_command("evaluate_baselines", "--benchmark=ir-tiny", *_arguments(weights, methods=("clip",)))
-    assert not EvaluationRun.objects.exists()  # refused before any run started
+    assert list(EvaluationRun.objects.all()) == [failed]  # refused before any run started

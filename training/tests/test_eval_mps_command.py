@@ -127,7 +127,7 @@ def test_failures_are_command_errors_and_a_started_run_is_marked_failed(project_
     checkpoint = str(project_checkpoint)
     with pytest.raises(CommandError, match="no evaluation set named 'nope'"):
         call_command("evaluate_mps", checkpoint=checkpoint, benchmark="nope", verbosity=0)
-    with pytest.raises(CommandError, match="no checkpoint at"):
+    with pytest.raises(CommandError, match="mps: nothing at"):
         call_command("evaluate_mps", checkpoint=str(tmp_path / "none"), benchmark="ir-tiny", verbosity=0)
     assert not EvaluationRun.objects.exists()
     (Path(imagereward_set.image_root) / "p2" / "a.png").unlink()

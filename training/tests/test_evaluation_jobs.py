@@ -177,10 +177,10 @@ def test_an_unexpected_error_fails_the_run_and_a_retry_after_the_fix_completes(
 ):
     from training.evaluation import jobs
 
-    def broken(run):
+    def broken(*args):
         raise KeyError("a bug nobody expected")
 
-    monkeypatch.setattr(jobs, "_source", broken)
+    monkeypatch.setattr(jobs, "_target_source", broken)
     run = evaluation_run_create(method="clip", weights=str(weights["clip"]), evaluation_set=imagereward_set,
                                 options=EvaluationOptions(arch=str(weights["arch"])), enqueue=False)  # fmt: skip
     run = evaluation_run_execute(run_id=run.pk)

@@ -92,7 +92,7 @@ def test_refusals(project_checkpoint, gallery, tmp_path):
         call_command("rank_generators", checkpoint=str(project_checkpoint), generator=["alpha", "delta"], verbosity=0)
     with pytest.raises(CommandError, match="at least two generators"):
         call_command("rank_generators", checkpoint=str(project_checkpoint), generator=["alpha"], verbosity=0)
-    with pytest.raises(CommandError, match="no checkpoint at"):
+    with pytest.raises(CommandError, match="mps: nothing at"):
         call_command("rank_generators", checkpoint=str(tmp_path / "none"), verbosity=0)
     assert EvaluationRun.objects.filter(status=JobStatus.SUCCEEDED).count() == 0
 

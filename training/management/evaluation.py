@@ -1,0 +1,36 @@
+"""What the evaluation commands share: the run is created here (not queued) and executed in this process
+by the same function as the gpu task, with a tqdm bar; a refusal or a failed run is a CommandError."""
+
+from collections.abc import Callable
+
+from django.core.management.base import CommandError
+from tqdm import tqdm
+
+from mhp.jobs import JobStatus
+from training.evaluation.jobs import EvaluationError, LastScorer, evaluation_result, evaluation_run_execute
+from training.models import EvaluationRun
+
+
+def evaluation_run_here(
+    create: Callable[[], EvaluationRun],
+    *,
+    verbosity: int,
+    stderr,
+    desc: str | None = None,
+    scorers: LastScorer | None = None,
+) -> dict:
+    """The metrics of the run that `create` records, executed here; its row ends succeeded or failed."""
+    try:
+        run = create()
+    except EvaluationError as error:
+        raise CommandError(str(error)) from None
+    with tqdm(desc=desc, unit="prompts", disable=verbosity < 1, file=stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        run = evaluation_run_execute(run_id=run.pk, progress=progress, scorers=scorers)
+    if run.status != JobStatus.SUCCEEDED:
+        raise CommandError(run.error)
+    return evaluation_result(run)

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from annotation.demo import placeholder_png
 from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 from mhp.jobs import JobStatus
+from training.evaluation.jobs import EvaluationOptions, evaluation_run_create
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
 from training.mps import score_images
@@ -135,3 +136,61 @@ def test_failures_are_command_errors_and_a_started_run_is_marked_failed(project_
         call_command("evaluate_mps", checkpoint=checkpoint, benchmark="ir-tiny", verbosity=0)
     run = EvaluationRun.objects.get()
     assert run.status == JobStatus.FAILED and "p2/a.png" in run.error and run.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_the_command_and_the_gpu_task_record_the_same_run(
+    project_checkpoint, tmp_path, capsys, django_capture_on_commit_callbacks
+):
+    export, media = _export_dir(tmp_path), tmp_path / "media"
+    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"])
+    call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark=f"pairs:{export}", images=str(media),
+                 dimension=["overall", "aesthetics"], device="cpu", verbosity=0)  # fmt: skip
+    options = EvaluationOptions(images=str(media), dimensions=["overall", "aesthetics"], device="cpu")
+    with django_capture_on_commit_callbacks(execute=True):  # Celery is eager here: the task runs on commit
+        queued = evaluation_run_create(method="mps", weights=str(project_checkpoint), export=str(export),
+                                       options=options)  # fmt: skip
+    by_command, by_task = EvaluationRun.objects.order_by("id")
+    assert by_task.pk == queued.pk and by_task.status == by_command.status == JobStatus.SUCCEEDED
+    fields = ("method", "benchmark", "checkpoint_path", "config", "progress", "evaluation_set", "dataset_version")
+    assert [getattr(by_task, name) for name in fields] == [getattr(by_command, name) for name in fields]
+    assert by_task.benchmark == f"pairs:{export}"[-EvaluationRun._meta.get_field("benchmark").max_length :]
+    assert {**by_task.metrics, "evaluation_run": None} == {**by_command.metrics, "evaluation_run": None}
+    assert sorted(by_task.metrics["dimensions"]) == ["aesthetics", "overall"]
+
+
+def _fail_on_the_second_prompt(monkeypatch, error: BaseException) -> None:
+    from training.baselines.mps import MPSBaseline
+
+    score_dimensions, calls = MPSBaseline.score_dimensions, []
+
+    def failing(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise error
+        return score_dimensions(self, *args, **kwargs)
+
+    monkeypatch.setattr(MPSBaseline, "score_dimensions", failing)
+
+
+@pytest.mark.django_db
+def test_an_error_inside_scoring_leaves_the_run_failed_with_its_message(
+    project_checkpoint, imagereward_set, monkeypatch
+):
+    _fail_on_the_second_prompt(monkeypatch, RuntimeError("CUDA out of memory"))
+    with pytest.raises(CommandError, match=r"^RuntimeError: CUDA out of memory$"):
+        call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark="ir-tiny", verbosity=0)
+    run = EvaluationRun.objects.get()
+    assert (run.status, run.error, run.progress) == (JobStatus.FAILED, "RuntimeError: CUDA out of memory", 0.5)
+    assert run.finished_at is not None and run.metrics == {}
+
+
+@pytest.mark.django_db
+def test_ctrl_c_inside_scoring_leaves_the_run_failed_and_stops_the_command(
+    project_checkpoint, imagereward_set, monkeypatch
+):
+    _fail_on_the_second_prompt(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark="ir-tiny", verbosity=0)
+    run = EvaluationRun.objects.get()
+    assert (run.status, run.error) == (JobStatus.FAILED, "interrupted (the process was stopped); start the job again")

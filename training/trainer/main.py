@@ -7,6 +7,8 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from training.trainer.config import PRESETS, TrainConfig
 from training.trainer.loop import train
@@ -39,21 +41,22 @@ def add_config_arguments(parser, *, skip: tuple[str, ...] = ()) -> None:
             )
 
 
-def config_values(args: argparse.Namespace) -> dict:
-    """The TrainConfig fields given on the command line (and in --config-json)."""
+def config_values(options: Mapping[str, Any]) -> dict:
+    """The TrainConfig fields given in parsed flags (`vars(args)`, or a management command's options): those
+    set, over the ones of the `config_json` file when one is named."""
     values = {}
-    if args.config_json:
-        with open(args.config_json, encoding="utf-8") as handle:
+    if options.get("config_json"):
+        with open(options["config_json"], encoding="utf-8") as handle:
             values.update(json.load(handle))
     for field in dataclasses.fields(TrainConfig):
-        given = getattr(args, field.name, None)
+        given = options.get(field.name)
         if given is not None:
             values[field.name] = given
     return values
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = config_values(args)
+    values = config_values(vars(args))
     if not values.get("export_dir"):
         raise SystemExit("--export-dir is required (a dataset export folder)")
     return TrainConfig.from_dict(values)

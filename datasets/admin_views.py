@@ -24,28 +24,18 @@ from datasets.services.freeze import (
     dataset_version_create,
     dataset_version_freeze_later,
 )
-from datasets.splits import split_size_parse
 from mhp.jobs import FINISHED_STATUSES
 
 
-class SplitSizeField(forms.CharField):
-    def clean(self, value):
-        value = super().clean(value)
-        if not value:
-            return None
-        try:
-            return split_size_parse(value)
-        except ValueError as error:
-            raise forms.ValidationError(str(error)) from None
-
-
 class FreezeForm(forms.Form):
+    """Typed values only: FreezeOptions.from_input checks them, with the messages `freeze_dataset` gives."""
+
     name = forms.SlugField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     labels = forms.ChoiceField(choices=[(m.value, m.value) for m in LabelMode], initial=LabelMode.MAJORITY.value)
-    min_agreement = forms.FloatField(min_value=0, max_value=1, required=False)
-    val = SplitSizeField(required=False, help_text="pairs (10000) or share (0.05); empty: the default")
-    test = SplitSizeField(required=False, help_text="pairs (10000) or share (0.05); empty: the default")
+    min_agreement = forms.FloatField(required=False, help_text="0 to 1")
+    val = forms.CharField(required=False, help_text="pairs (10000) or share (0.05); empty: the default")
+    test = forms.CharField(required=False, help_text="pairs (10000) or share (0.05); empty: the default")
     seed = forms.IntegerField(initial=0)
 
 
@@ -67,17 +57,12 @@ def freeze_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            options = FreezeOptions(
-                mode=LabelMode(data["labels"]),
-                min_agreement=data["min_agreement"],
-                val=data["val"],
-                test=data["test"],
-                seed=data["seed"],
-            )
+            given = {key: data[key] for key in ("labels", "min_agreement", "val", "test", "seed")}
+            options = FreezeOptions.from_input(**given)
             version = dataset_version_create(
                 name=data["name"], options=options, description=data["description"], created_by=request.user
             )
-        except (FreezeError, ValueError) as error:
+        except FreezeError as error:
             form.add_error(None, str(error))
         else:
             dataset_version_freeze_later(version_id=version.pk)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from annotation.dimensions import DIMENSION_KEYS
 from datasets import selectors
 from datasets.aggregation import LabelMode, PairLabels, label_class, pair_labels
+from datasets.bulk import rows_insert
 from datasets.models import DatasetItem, DatasetStatus, DatasetVersion
 from datasets.splits import UNCATEGORISED, PromptGroup, prompts_split, split_size_parse, split_targets
 from mhp.jobs import job_enqueue, unexpected_error_message
@@ -188,26 +189,15 @@ def _prompt_groups(excluded: list[int], options: FreezeOptions) -> dict[int, Pro
 
 def _items_write(version, excluded, options, assignment, groups, progress, total) -> dict:
     stats = _Stats()
-    batch: list[DatasetItem] = []
-    for done, (pair_id, prompt_id, labels) in enumerate(_selected(options, excluded), start=1):
-        split = assignment[prompt_id]
-        stats.add(split, groups[prompt_id].category, labels)
-        batch.append(
-            DatasetItem(
-                version=version,
-                pair_id=pair_id,
-                split=split,
-                labels=labels.labels,
-                annotator_count=labels.annotator_count,
-                agreement=labels.agreement,
-            )
-        )
-        if len(batch) == WRITE_BATCH:
-            DatasetItem.objects.bulk_create(batch)
-            batch.clear()
-            if progress:
-                progress(done, total)
-    DatasetItem.objects.bulk_create(batch)
+
+    def items():
+        for pair_id, prompt_id, labels in _selected(options, excluded):
+            split = assignment[prompt_id]
+            stats.add(split, groups[prompt_id].category, labels)
+            yield DatasetItem(version=version, pair_id=pair_id, split=split, labels=labels.labels,
+                              annotator_count=labels.annotator_count, agreement=labels.agreement)  # fmt: skip
+
+    rows_insert(DatasetItem, items(), batch_size=WRITE_BATCH, written=progress and (lambda done: progress(done, total)))
     if progress:
         progress(total, total)
     return stats.as_dict()

@@ -23,13 +23,6 @@ IMAGEREWARD_ITEMS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def project_checkpoint(mps_official_path, tmp_path_factory):
-    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination))
-    return destination
-
-
 def _placeholders(root: Path, paths: list[str]) -> None:
     for seed, relative in enumerate(paths, start=1):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,6 @@ from training.models import EvaluationRun
 from training.mps import score_images
 
 
-@pytest.fixture(scope="module")
-def project_checkpoint(mps_official_path, tmp_path_factory):
-    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination))
-    return destination
-
-
 @pytest.fixture
 def gallery(settings, tmp_path):
     """Prompts 1-2: images of all three generators (two each from "alpha"); prompt 3: "gamma" has none."""

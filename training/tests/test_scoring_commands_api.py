@@ -12,13 +12,6 @@ from annotation.tests.factories import make_generator, make_image, make_prompt, 
 from training.mps import score_images
 
 
-@pytest.fixture(scope="module")
-def project_checkpoint(mps_official_path, tmp_path_factory):
-    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination))
-    return destination
-
-
 @pytest.fixture
 def image_files(tmp_path):
     paths = []

@@ -12,27 +12,14 @@ import torch
 from django.core.management import CommandError, call_command
 from safetensors.torch import save_file
 
-from annotation.demo import placeholder_png
-from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 from mhp.jobs import JobStatus
 from training.baselines.aesthetic import AestheticMLP
 from training.baselines.registry import load_method
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
 from training.mps import import_open_clip, tiny_config
+from training.tests.benchmark_sets import IMAGEREWARD_ITEMS, placeholders, tiny_imagereward_set
 from training.tests.test_baselines import _transformers_config, to_transformers_layout
-
-IMAGEREWARD_ITEMS = [
-    {"id": "p1", "prompt": "a red fox in the snow", "generations": ["p1/a.png", "p1/b.png", "p1/c.png"],
-     "ranking": [1, 2, 2]},
-    {"id": "p2", "prompt": "a lighthouse at dusk", "generations": ["p2/a.png", "p2/b.png"], "ranking": [2, 1]},
-]  # fmt: skip
-
-
-def _placeholders(root: Path, paths: list[str]) -> None:
-    for seed, relative in enumerate(paths, start=1):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_bytes(placeholder_png(seed, label="baseline"))
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +74,6 @@ def imagereward_set(tmp_path):
     return tiny_imagereward_set(tmp_path / "images")
 
 
-def tiny_imagereward_set(root: Path) -> EvaluationSet:
-    """IMAGEREWARD_ITEMS as an imported set, with placeholder images under ``root``."""
-    _placeholders(root, [path for item in IMAGEREWARD_ITEMS for path in item["generations"]])
-    evaluation_set = EvaluationSet.objects.create(
-        name="ir-tiny", kind=BenchmarkKind.IMAGEREWARD, image_root=str(root), item_count=2
-    )
-    for item in IMAGEREWARD_ITEMS:
-        EvaluationItem.objects.create(evaluation_set=evaluation_set, external_id=item["id"], prompt=item["prompt"],
-                                      images=item["generations"], ranking=item["ranking"])  # fmt: skip
-    return evaluation_set
-
-
 def _export(tmp_path: Path) -> tuple[Path, Path]:
     records = []
     for number, split in enumerate(["val", "val", "test", "test", "test"], start=1):
@@ -110,7 +85,7 @@ def _export(tmp_path: Path) -> tuple[Path, Path]:
     export.mkdir()
     (export / "pairs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     media = tmp_path / "media"
-    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 6) for side in "ab"])
+    placeholders(media, [f"images/{n}{side}.png" for n in range(1, 6) for side in "ab"], label="baseline")
     return export, media
 
 

@@ -7,44 +7,17 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation.demo import placeholder_png
-from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 from mhp.jobs import JobStatus
 from training.evaluation.jobs import EvaluationOptions, evaluation_run_create
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
 from training.mps import score_images
-
-# Two prompts in the ImageReward test format, with a rank tie in the first.
-IMAGEREWARD_ITEMS = [
-    {"id": "p1", "prompt": "a red fox in the snow", "generations": ["p1/a.png", "p1/b.png", "p1/c.png"],
-     "ranking": [1, 2, 2]},
-    {"id": "p2", "prompt": "a lighthouse at dusk", "generations": ["p2/a.png", "p2/b.png"], "ranking": [2, 1]},
-]  # fmt: skip
-
-
-def _placeholders(root: Path, paths: list[str]) -> None:
-    for seed, relative in enumerate(paths, start=1):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_bytes(placeholder_png(seed, label="eval"))
+from training.tests.benchmark_sets import IMAGEREWARD_ITEMS, placeholders, tiny_imagereward_set
 
 
 @pytest.fixture
 def imagereward_set(tmp_path):
-    root = tmp_path / "images"
-    _placeholders(root, [path for item in IMAGEREWARD_ITEMS for path in item["generations"]])
-    evaluation_set = EvaluationSet.objects.create(
-        name="ir-tiny", kind=BenchmarkKind.IMAGEREWARD, image_root=str(root), item_count=2
-    )
-    for item in IMAGEREWARD_ITEMS:
-        EvaluationItem.objects.create(
-            evaluation_set=evaluation_set,
-            external_id=item["id"],
-            prompt=item["prompt"],
-            images=item["generations"],
-            ranking=item["ranking"],
-        )
-    return evaluation_set
+    return tiny_imagereward_set(tmp_path / "images", label="eval")
 
 
 def _direct_scores(checkpoint, root: Path, groups: dict[str, list[str]], dimension: str) -> dict[str, float]:
@@ -98,7 +71,7 @@ def _export_dir(tmp_path: Path) -> Path:
 @pytest.mark.django_db
 def test_export_pairs_match_the_protocol_on_direct_scores(project_checkpoint, tmp_path, capsys):
     export, media = _export_dir(tmp_path), tmp_path / "media"
-    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"])
+    placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"], label="eval")
     call_command(
         "evaluate_mps", checkpoint=str(project_checkpoint), benchmark=f"pairs:{export}", images=str(media),
         dimension=["overall"], json=True, verbosity=0,
@@ -136,7 +109,7 @@ def test_the_command_and_the_gpu_task_record_the_same_run(
     project_checkpoint, tmp_path, capsys, django_capture_on_commit_callbacks
 ):
     export, media = _export_dir(tmp_path), tmp_path / "media"
-    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"])
+    placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"], label="eval")
     call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark=f"pairs:{export}", images=str(media),
                  dimension=["overall", "aesthetics"], device="cpu", verbosity=0)  # fmt: skip
     options = EvaluationOptions(images=str(media), dimensions=["overall", "aesthetics"], device="cpu")

@@ -1,5 +1,6 @@
-"""What the evaluation commands share: the run is created here (not queued) and executed in this process
-by the same function as the gpu task, with a tqdm bar; a refusal or a failed run is a CommandError."""
+"""What the scoring and evaluation commands share: their model flags, and the run that is created here (not
+queued) and executed in this process by the same function as the gpu task, with a tqdm bar; a refusal or a
+failed run is a CommandError."""
 
 from collections.abc import Callable
 
@@ -9,6 +10,13 @@ from tqdm import tqdm
 from mhp.jobs import JobStatus
 from training.evaluation.jobs import EvaluationError, LastScorer, evaluation_result, evaluation_run_execute
 from training.models import EvaluationRun
+
+
+def add_scoring_arguments(parser) -> None:
+    """The flags of every command that loads a model and prints its scores."""
+    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def evaluation_run_here(

@@ -16,7 +16,7 @@ from training.evaluation.jobs import (
     evaluation_weights_check,
 )
 from training.evaluation.metrics import ALL_SPLITS
-from training.management.evaluation import evaluation_run_here
+from training.management.evaluation import add_scoring_arguments, evaluation_run_here
 
 
 def parse_methods(values: list[str]) -> list[tuple[str, str]]:
@@ -50,9 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("--split", default="test", choices=("train", "val", "test", ALL_SPLITS), help="pairs:")
         parser.add_argument("--images", help="image root of pairs: (default MEDIA_ROOT) and of sets without one")
         parser.add_argument("--tie-threshold", type=float, help="pair sets; default: tuned on the export's val split")
-        parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-        parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_scoring_arguments(parser)
 
     def handle(self, *args, benchmark, method, split, images, tie_threshold, **options):
         methods = parse_methods(method)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from annotation.dimensions import DIMENSION_KEYS
 from training.evaluation.jobs import EvaluationOptions, evaluation_run_create, evaluation_target
 from training.evaluation.metrics import ALL_SPLITS, format_metrics_table
-from training.management.evaluation import evaluation_run_here
+from training.management.evaluation import add_scoring_arguments, evaluation_run_here
 
 
 class Command(BaseCommand):
@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--split", default="test", choices=("train", "val", "test", ALL_SPLITS), help="pairs:")
         parser.add_argument("--images", type=Path, help="image root (default: the set's; pairs: MEDIA_ROOT)")
         parser.add_argument("--tie-threshold", type=float, help="pair sets; default: tuned on the export's val split")
-        parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-        parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_scoring_arguments(parser)
 
     def handle(self, *args, checkpoint, benchmark, dimension, split, images, tie_threshold, **options):
         evaluation = EvaluationOptions(

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.dimensions import DIMENSION_KEYS
 from training.baselines.generator_ranking import format_ranking
 from training.evaluation.jobs import EvaluationOptions, generator_ranking_create
-from training.management.evaluation import evaluation_run_here
+from training.management.evaluation import add_scoring_arguments, evaluation_run_here
 
 
 class Command(BaseCommand):
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--prompts", type=int, help="at most this many prompts (by id); default: all shared ones")
         parser.add_argument("--dimension", action="append", choices=DIMENSION_KEYS, help="repeatable; default: all")
         parser.add_argument("--generator", action="append", metavar="NAME", help="repeatable; default: all")
-        parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-        parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_scoring_arguments(parser)
 
     def handle(self, *args, checkpoint, prompts, dimension, generator, **options):
         prompts = None if prompts is None else int(prompts)  # call_command's keywords skip argparse's `type=`

@@ -204,8 +204,12 @@ def evaluation_weights_check(method: str, weights: str, options: EvaluationOptio
 def evaluation_images_check(*, options: EvaluationOptions, dimensions: Sequence[str], **target) -> None:
     """Every image of the benchmark (`evaluation_run_create`'s target) is there: a command that runs several
     evaluations checks them all before the first model loads."""
-    source = _checked(_target_source, target, options, dimensions)
-    _checked(check_images, source.image_root, prompt_groups(source))
+
+    def check() -> None:
+        source = _target_source(target, options, dimensions)
+        check_images(source.image_root, prompt_groups(source))
+
+    _checked(check)
 
 
 class LastScorer:

@@ -96,7 +96,11 @@ def test_failures_are_command_errors_and_a_started_run_is_marked_failed(project_
         call_command("evaluate_mps", checkpoint=checkpoint, benchmark="nope", verbosity=0)
     with pytest.raises(CommandError, match="mps: nothing at"):
         call_command("evaluate_mps", checkpoint=str(tmp_path / "none"), benchmark="ir-tiny", verbosity=0)
-    assert not EvaluationRun.objects.exists()
+    with pytest.raises(CommandError, match=r"no such export file: .*/none$"):
+        call_command("evaluate_mps", checkpoint=checkpoint, benchmark=f"pairs:{tmp_path / 'none'}", verbosity=0)
+    with pytest.raises(CommandError, match=r"^the tie threshold is a probability gap in 0-1, got 1.5$"):
+        call_command("evaluate_mps", checkpoint=checkpoint, benchmark="ir-tiny", tie_threshold=1.5, verbosity=0)
+    assert not EvaluationRun.objects.exists()  # refused before a run was recorded
     (Path(imagereward_set.image_root) / "p2" / "a.png").unlink()
     with pytest.raises(CommandError, match=r"1 images are missing under .*images: p2/a.png"):
         call_command("evaluate_mps", checkpoint=checkpoint, benchmark="ir-tiny", verbosity=0)

@@ -195,3 +195,16 @@ def test_bad_methods_and_files_are_command_errors(weights, imagereward_set, tmp_
     with pytest.raises(CommandError, match="1 images are missing under .*: p2/a.png"):
         call_command("evaluate_baselines", "--benchmark=ir-tiny", *_arguments(weights, methods=("clip",)))
     assert list(EvaluationRun.objects.all()) == [failed]  # refused before any run started
+
+
+@pytest.mark.django_db
+def test_a_method_is_loaded_once_for_all_the_benchmarks(weights, imagereward_set, tmp_path, monkeypatch):
+    from training.baselines import registry
+
+    loads = []
+    monkeypatch.setattr(registry, "load_method", lambda *args, **kwargs: loads.append(args) or _loaded(weights, "clip"))
+    export, media = _export(tmp_path)
+    call_command("evaluate_baselines", "--benchmark=ir-tiny", f"--benchmark=pairs:{export}", f"--images={media}",
+                 *_arguments(weights, methods=("clip",)))  # fmt: skip
+    assert loads == [("clip", str(weights["clip"]))]
+    assert [run.status for run in EvaluationRun.objects.all()] == [JobStatus.SUCCEEDED] * 2

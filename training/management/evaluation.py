@@ -5,9 +5,9 @@ failed run is a CommandError."""
 from collections.abc import Callable
 
 from django.core.management.base import CommandError
-from tqdm import tqdm
 
 from mhp.jobs import JobStatus
+from mhp.progress import progress_bar
 from training.evaluation.jobs import EvaluationError, LastScorer, evaluation_result, evaluation_run_execute
 from training.models import EvaluationRun
 
@@ -32,12 +32,7 @@ def evaluation_run_here(
         run = create()
     except EvaluationError as error:
         raise CommandError(str(error)) from None
-    with tqdm(desc=desc, unit="prompts", disable=verbosity < 1, file=stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar(unit="prompts", verbosity=verbosity, stream=stderr, desc=desc) as progress:
         run = evaluation_run_execute(run_id=run.pk, progress=progress, scorers=scorers)
     if run.status != JobStatus.SUCCEEDED:
         raise CommandError(run.error)

@@ -1,13 +1,13 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from datasets.exporters.webdataset import DEFAULT_SHARD_SIZE
 from datasets.selectors import dataset_version_by_name
 from datasets.services.export import ExportError
 from datasets.services.export_jobs import export_job_create, export_job_run
 from mhp.jobs import JobStatus
+from mhp.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -29,12 +29,7 @@ class Command(BaseCommand):
             )
         except ExportError as error:
             raise CommandError(str(error)) from None
-        with tqdm(total=0, unit="pairs", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar(unit="pairs", verbosity=options["verbosity"], stream=self.stderr) as progress:
             job = export_job_run(job_id=job.pk, progress=progress)
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"export {job.pk} failed: {job.error}")

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from datasets.aggregation import LabelMode
 from datasets.services.freeze import FreezeError, FreezeOptions, dataset_freeze
+from mhp.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -23,12 +23,7 @@ class Command(BaseCommand):
             freeze_options = FreezeOptions.from_input(**given)
         except FreezeError as error:
             raise CommandError(str(error)) from None
-        with tqdm(total=0, unit="pairs", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar(unit="pairs", verbosity=options["verbosity"], stream=self.stderr) as progress:
             try:
                 version = dataset_freeze(
                     name=name, options=freeze_options, description=options["description"], progress=progress

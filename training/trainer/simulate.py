@@ -102,7 +102,7 @@ def write_simulated_shards(export_dir: Path, *, shard_size: int, image_short_sid
         export_dir, shard_size=shard_size, image_short_side=image_short_side, storage=FileSystemStorage(export_dir)
     )
     with (export_dir / "pairs.jsonl").open(encoding="utf-8") as lines:
-        rows = [_export_row(json.loads(line)) for line in lines]
+        rows = [export_row(json.loads(line)) for line in lines]
     # The exporter takes the rows in split order, as the export service streams them.
     for split in ("train", "val", "test"):
         exporter.write([row for row in rows if row[1] == split])
@@ -111,7 +111,7 @@ def write_simulated_shards(export_dir: Path, *, shard_size: int, image_short_sid
     return export_dir
 
 
-def _export_row(record: dict) -> tuple:
+def export_row(record: dict) -> tuple:
     """A simulated record as a row in `datasets.selectors.EXPORT_COLUMNS` order."""
     labels = [p for dimension in DIMENSIONS for p in record["labels"][dimension]]
     names = (record["image_first"], record["image_second"])

@@ -11,10 +11,9 @@ import pytest
 from mhp.jobs import JobStatus
 from mhp.tests.services import start_worker, stop
 from training.runs import training_run_cancel, training_run_create, training_run_resume
-from training.tests.test_worker_death import _send, _wait_for
+from training.tests.test_worker_death import _send, _wait_for, tiny_options  # noqa: F401 (a fixture, used below)
 from training.trainer.config import TrainConfig
 from training.trainer.launch import local_process_count, torchrun_command
-from training.trainer.simulate import write_simulated_export
 from training.trainer.state import load_train_state
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -24,13 +23,8 @@ VAL_EVERY = 4
 
 
 @pytest.fixture
-def two_process_options(tmp_path) -> dict:
-    export = write_simulated_export(tmp_path / "export", pairs=24, seed=4)
-    return {
-        "export_dir": str(export), "image_root": str(export), "preset": "tiny", "steps": STEPS, "batch_size": 4,
-        "lr": 1e-3, "warmup_steps": 1, "val_every": VAL_EVERY, "val_max_pairs": 2, "num_workers": 0,
-        "precision": "fp32", "log_tensorboard": False, "seed": 3, "nproc_per_node": 2,
-    }  # fmt: skip
+def two_process_options(tiny_options) -> dict:  # noqa: F811 (the imported fixture)
+    return {**tiny_options, "steps": STEPS, "val_every": VAL_EVERY, "batch_size": 4, "nproc_per_node": 2}
 
 
 def _starts(run) -> list[dict]:

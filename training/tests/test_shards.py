@@ -1,5 +1,6 @@
 """The WebDataset training stream: every pair once per epoch over ranks x workers, shuffled, resumable."""
 
+import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -58,8 +59,6 @@ def test_two_ranks_by_two_workers_see_every_pair_once_per_epoch_in_shuffled_orde
 
 
 def _shard_ids(shard) -> list[int]:
-    import tarfile
-
     with tarfile.open(shard.path) as tar:
         return [int(member.name.split(".")[0]) for member in tar if member.name.endswith(".json")]
 

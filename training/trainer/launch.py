@@ -64,24 +64,42 @@ def _torchrun(config: TrainConfig, processes: int, *, resume: bool, on_progress:
     stop_file.unlink(missing_ok=True)
     command = torchrun_command(config_path, processes, resume=resume, stop_file=stop_file)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    results, tail = [], deque(maxlen=_LOG_TAIL)
+    ranks = _RankOutput(on_progress, stop_file)
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
     ) as children:
-        for line in children.stdout:
-            if line.startswith(PROGRESS_PREFIX):
-                report = json.loads(line[len(PROGRESS_PREFIX) :])
-                if on_progress is not None and on_progress(report["step"], report["total"], report["metrics"]) is False:
-                    stop_file.touch()
-            elif line.startswith(RESULT_PREFIX):
-                results.append(json.loads(line[len(RESULT_PREFIX) :]))
-            else:
-                tail.append(line.rstrip())
-                log.info("%s", line.rstrip())
+        try:
+            for line in children.stdout:
+                ranks.read(line)
+        except BaseException:
+            children.terminate()  # torchrun passes SIGTERM on to its ranks: nothing trains unwatched
+            raise
     stop_file.unlink(missing_ok=True)
     if children.returncode != 0:
-        raise RuntimeError(f"torchrun ({processes} processes) exited with {children.returncode}: " + "\n".join(tail))
-    return _rank_zero_result(results, processes)
+        message = "\n".join(ranks.tail)
+        raise RuntimeError(f"torchrun ({processes} processes) exited with {children.returncode}: {message}")
+    return _rank_zero_result(ranks.results, processes)
+
+
+class _RankOutput:
+    """The launching side of the protocol, fed the children's output line by line."""
+
+    def __init__(self, on_progress: ProgressCallback | None, stop_file: Path) -> None:
+        self.on_progress, self.stop_file = on_progress, stop_file
+        self.results: list[dict] = []
+        self.tail: deque[str] = deque(maxlen=_LOG_TAIL)
+
+    def read(self, line: str) -> None:
+        if line.startswith(PROGRESS_PREFIX):
+            report = json.loads(line[len(PROGRESS_PREFIX) :])
+            step, total, metrics = report["step"], report["total"], report["metrics"]
+            if self.on_progress is not None and self.on_progress(step, total, metrics) is False:
+                self.stop_file.touch()
+        elif line.startswith(RESULT_PREFIX):
+            self.results.append(json.loads(line[len(RESULT_PREFIX) :]))
+        else:
+            self.tail.append(line.rstrip())
+            log.info("%s", line.rstrip())
 
 
 def _rank_zero_result(results: list[dict], processes: int) -> TrainResult:

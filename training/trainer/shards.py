@@ -60,12 +60,14 @@ class ShardPart:
 
 
 def split_shards(export_dir: Path, split: str) -> list[Shard]:
-    """The split's shards in name order with their pair counts (from index.json, else from the tar headers)."""
+    """The split's non-empty shards in name order with their pair counts (from index.json, else from the tar
+    headers). Empty shards are left out: a slot given only those would never yield a pair."""
     folder = export_dir / SHARD_FOLDER
     paths = sorted(folder.glob(f"{split}-*.tar"))
     index_path = folder / SHARD_INDEX
     counts = json.loads(index_path.read_text()) if index_path.is_file() else {}
-    return [Shard(str(path), counts[path.name] if path.name in counts else _count_pairs(path)) for path in paths]
+    shards = [Shard(str(path), counts[path.name] if path.name in counts else _count_pairs(path)) for path in paths]
+    return [shard for shard in shards if shard.pairs]
 
 
 def _count_pairs(path: Path) -> int:

@@ -68,7 +68,7 @@ def test_fewer_shards_than_slots_still_split_every_pair_once(shards_export):
     parts = [slot_parts(shards, slot, 4) for slot in range(4)]
     assert [sum(part.pairs for part in slot) for slot in parts] == [3, 2, 2, 2]
     kept = sorted((shard_index, i) for slot in parts for shard_index, part in enumerate(slot) for i in
-                  range(part.offset, part.count, part.stride))  # fmt: skip
+                  range(part.offset, part.shard.pairs, part.stride))  # fmt: skip
     assert kept == [(s, i) for s in range(3) for i in range(3)]
 
 

@@ -47,16 +47,16 @@ class Shard:
 
 @dataclass(frozen=True)
 class ShardPart:
-    """Of one shard, the first `count` pairs, and of those the ones with index % stride == offset."""
+    """Of one shard's first `shard.pairs` pairs (all of them, or a validation cap), the ones with
+    index % stride == offset."""
 
     shard: Shard
-    count: int
     stride: int = 1
     offset: int = 0
 
     @property
     def pairs(self) -> int:
-        return len(range(self.offset, self.count, self.stride))
+        return len(range(self.offset, self.shard.pairs, self.stride))
 
 
 def split_shards(export_dir: Path, split: str) -> list[Shard]:
@@ -79,10 +79,10 @@ def slot_parts(shards: list[Shard], slot: int, slots: int) -> list[ShardPart]:
     """The parts of `shards` (in the given order) that one slot reads: whole shards when there are enough,
     else every slots-th pair of the concatenation."""
     if len(shards) >= slots:
-        return [ShardPart(shard, shard.pairs) for shard in shards[slot::slots]]
+        return [ShardPart(shard) for shard in shards[slot::slots]]
     parts, start = [], 0
     for shard in shards:
-        parts.append(ShardPart(shard, shard.pairs, stride=slots, offset=(slot - start) % slots))
+        parts.append(ShardPart(shard, stride=slots, offset=(slot - start) % slots))
         start += shard.pairs
     return parts
 
@@ -101,7 +101,7 @@ def _read_part(part: ShardPart) -> Iterator[dict]:
             wds.tariterators.tar_file_expander([{"url": part.shard.path, "stream": stream}])
         )
         for index, sample in enumerate(samples):
-            if index >= part.count:
+            if index >= part.shard.pairs:
                 break
             if index % part.stride == part.offset:
                 yield sample

@@ -8,9 +8,11 @@ import dataclasses
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from training.trainer.config import PRESETS, TrainConfig
+from training.trainer.launch import RESULT_PREFIX, progress_reporter, result_to_json
 from training.trainer.loop import train
 
 _BOOLEAN_OPTIONS = {f.name for f in dataclasses.fields(TrainConfig) if f.type in (bool, "bool")}
@@ -20,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train an MPS reward model on a dataset export.")
     parser.add_argument("--config-json", help="a JSON file of TrainConfig fields; flags override it")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt when present")
+    parser.add_argument(
+        "--stop-file",
+        type=Path,
+        help="report progress lines (rank 0) and stop, with last.pt written, once this file exists "
+        "(how training.trainer.launch drives the ranks it starts)",
+    )
     add_config_arguments(parser)
     return parser
 
@@ -64,10 +72,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result = train(config_from_args(args), resume=args.resume)
-    summary = {"rank": result.rank, "step": result.step, "best_metric": result.best_metric}
-    summary |= {"fingerprint": result.fingerprint, "output_dir": str(result.output_dir)}
-    print(json.dumps(summary), flush=True)
+    on_progress = progress_reporter(args.stop_file) if args.stop_file else None
+    result = train(config_from_args(args), resume=args.resume, on_progress=on_progress)
+    print(RESULT_PREFIX + json.dumps(result_to_json(result)), flush=True)
     return 0
 
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from django.db import transaction
 from django.utils.text import slugify
 
+from datasets.bulk import rows_insert
 from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 
 WRITE_BATCH = 1_000
@@ -182,22 +183,13 @@ def benchmark_import(*, kind: str, path: Path, images_dir: Path | None = None, n
 
 def _items_write(evaluation_set: EvaluationSet, items: Iterator[BenchmarkItem]) -> int:
     seen: set[str] = set()
-    batch: list[EvaluationItem] = []
-    for item in items:
-        if item.external_id in seen:
-            raise BenchmarkFileError(f"id {item.external_id} appears twice")
-        seen.add(item.external_id)
-        batch.append(
-            EvaluationItem(
-                evaluation_set=evaluation_set,
-                external_id=item.external_id,
-                prompt=item.prompt,
-                images=item.images,
-                ranking=item.ranking,
-            )
-        )
-        if len(batch) == WRITE_BATCH:
-            EvaluationItem.objects.bulk_create(batch)
-            batch.clear()
-    EvaluationItem.objects.bulk_create(batch)
-    return len(seen)
+
+    def rows():
+        for item in items:
+            if item.external_id in seen:
+                raise BenchmarkFileError(f"id {item.external_id} appears twice")
+            seen.add(item.external_id)
+            yield EvaluationItem(evaluation_set=evaluation_set, external_id=item.external_id, prompt=item.prompt,
+                                 images=item.images, ranking=item.ranking)  # fmt: skip
+
+    return rows_insert(EvaluationItem, rows(), batch_size=WRITE_BATCH)

@@ -19,7 +19,16 @@ PRESET_DEFAULTS = {
     "vit-h": {"lr": 3e-6, "warmup_steps": 500, "num_workers": 4, "precision": "bf16", "val_every": 1000},
 }
 _OPTIONAL = ("lr", "warmup_steps", "precision", "val_every")
-_NUMBER = {"class": "number"}
+PATH_LENGTH = 500
+
+
+def _integer(**options) -> forms.IntegerField:
+    return forms.IntegerField(widget=forms.NumberInput({"class": "number"}), **options)
+
+
+def _optional_path(label: str, help_text: str) -> forms.CharField:
+    """A path on the GPU workers' shared storage, or blank."""
+    return forms.CharField(label=label, required=False, max_length=PATH_LENGTH, help_text=help_text)
 
 
 class TrainingRunForm(forms.Form):
@@ -30,36 +39,23 @@ class TrainingRunForm(forms.Form):
     )
     name = forms.SlugField(max_length=100, help_text="Letters, digits, - and _; unique; also the output folder's name.")
     preset = forms.ChoiceField(choices=PRESETS, initial="vit-h")
-    steps = forms.IntegerField(min_value=1, initial=30_000, widget=forms.NumberInput(_NUMBER))
-    batch_size = forms.IntegerField(
-        min_value=1, initial=128, help_text="Pairs per optimizer step.", widget=forms.NumberInput(_NUMBER)
-    )
-    grad_accumulation = forms.IntegerField(
-        label="Gradient accumulation", min_value=1, initial=1, widget=forms.NumberInput(_NUMBER)
-    )
+    steps = _integer(min_value=1, initial=30_000)
+    batch_size = _integer(min_value=1, initial=128, help_text="Pairs per optimizer step.")
+    grad_accumulation = _integer(label="Gradient accumulation", min_value=1, initial=1)
     lr = forms.FloatField(
         label="Learning rate", required=False, min_value=0, help_text="Blank: 1e-3 for tiny, 3e-6 for vit-h."
     )
-    warmup_steps = forms.IntegerField(
-        required=False, min_value=0, help_text="Blank: 1 for tiny, 500 for vit-h.", widget=forms.NumberInput(_NUMBER)
-    )
+    warmup_steps = _integer(required=False, min_value=0, help_text="Blank: 1 for tiny, 500 for vit-h.")
     precision = forms.ChoiceField(choices=(("", "preset default (fp32 tiny, bf16 vit-h)"), *PRECISIONS), required=False)
     activation_checkpointing = forms.BooleanField(required=False)
-    freeze_lower_blocks = forms.IntegerField(min_value=0, initial=0, widget=forms.NumberInput(_NUMBER))
-    init_checkpoint = forms.CharField(
-        label="Init checkpoint path",
-        required=False,
-        max_length=500,
-        help_text="An MPS checkpoint on the GPU worker to start from (blank: the preset's backbone).",
+    freeze_lower_blocks = _integer(min_value=0, initial=0)
+    init_checkpoint = _optional_path(
+        "Init checkpoint path", "An MPS checkpoint on the GPU worker to start from (blank: the preset's backbone)."
     )
-    val_every = forms.IntegerField(
-        label="Validation every K steps",
-        required=False,
-        min_value=1,
-        help_text="Blank: 100 for tiny, 1000 for vit-h.",
-        widget=forms.NumberInput(_NUMBER),
+    val_every = _integer(
+        label="Validation every K steps", required=False, min_value=1, help_text="Blank: 100 for tiny, 1000 for vit-h."
     )
-    seed = forms.IntegerField(min_value=0, initial=0, widget=forms.NumberInput(_NUMBER))
+    seed = _integer(min_value=0, initial=0)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -118,25 +114,15 @@ class EvaluationRunForm(forms.Form):
         label="MPS from training run",
         help_text="MPS: the best model of a succeeded run (or give a checkpoint path below).",
     )
-    weights = forms.CharField(
-        label="Weights path",
-        required=False,
-        max_length=500,
-        help_text="On the GPU workers' shared storage: a baseline's weights, or an MPS checkpoint.",
+    weights = _optional_path(
+        "Weights path", "On the GPU workers' shared storage: a baseline's weights, or an MPS checkpoint."
     )
-    aesthetic_clip = forms.CharField(
-        label="Aesthetic: CLIP ViT-L/14 path", required=False, max_length=500, help_text="Only for aesthetic."
-    )
-    arch = forms.CharField(
-        label="Architecture",
-        required=False,
-        max_length=500,
-        help_text="open_clip name or JSON for clip, hpsv2, pickscore (blank: ViT-H-14).",
-    )
+    aesthetic_clip = _optional_path("Aesthetic: CLIP ViT-L/14 path", "Only for aesthetic.")
+    arch = _optional_path("Architecture", "open_clip name or JSON for clip, hpsv2, pickscore (blank: ViT-H-14).")
     benchmark = forms.ChoiceField(
         error_messages={"invalid_choice": "Unknown benchmark: choose an MHP test split or an imported benchmark."}
     )
-    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=16, widget=forms.NumberInput(_NUMBER))
+    batch_size = _integer(min_value=1, max_value=4096, initial=16)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -111,7 +111,7 @@ def training_run_execute(*, run_id: int, progress=None) -> TrainingRun:
 def _train(run: TrainingRun, progress) -> dict:
     from training.mps import CheckpointError  # torch: GPU workers only
     from training.trainer.config import TrainConfig
-    from training.trainer.loop import train
+    from training.trainer.launch import train_on_all_devices
 
     resume = bool(run.last_checkpoint)
     if resume and not Path(run.last_checkpoint).is_file():
@@ -119,7 +119,8 @@ def _train(run: TrainingRun, progress) -> dict:
     try:
         config = TrainConfig.from_dict(_config_values(run))
         with Heartbeat(run.pk):
-            result = train(config, resume=resume, on_progress=_progress_writer(run, progress))
+            # Every GPU of this worker (torchrun when more than one), progress and cancel from rank 0.
+            result = train_on_all_devices(config, resume=resume, on_progress=_progress_writer(run, progress))
     except (CheckpointError, ValueError, OSError, RuntimeError) as error:
         # The last checkpoint (if any) stays in output_dir: Resume continues from it.
         raise JobFailed(str(error)) from error
@@ -179,7 +180,7 @@ def _config_values(run: TrainingRun) -> dict:
     values = {"output_dir": run.output_dir, "preset": run.preset, **run.config}
     if not values.get("export_dir"):
         values["export_dir"] = str(training_export_dir(version=run.dataset_version))
-        values.setdefault("image_root", str(settings.MEDIA_ROOT))
+        values.setdefault("image_root", "storage")  # Django's default storage: the media folder, or S3
     return values
 
 

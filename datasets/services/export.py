@@ -19,7 +19,7 @@ from datasets.exporters import EXPORTERS, FORMATS
 from datasets.exporters.jsonl import FILE_NAME as JSONL_NAME
 from datasets.exporters.parquet import FILE_NAME as PARQUET_NAME
 from datasets.exporters.records import PARTIAL_SUFFIX, partial, sha256_file
-from datasets.exporters.webdataset import DEFAULT_SHARD_SIZE
+from datasets.exporters.webdataset import DEFAULT_SHARD_SIZE, INDEX_NAME
 from datasets.exporters.webdataset import FOLDER as WEBDATASET_FOLDER
 from datasets.models import DatasetStatus, DatasetVersion, Split
 
@@ -49,19 +49,24 @@ def dataset_export(
     formats: list[str],
     out_dir: Path,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    image_short_side: int = 0,
     progress: Progress | None = None,
 ) -> dict:
-    """Write the version's files and manifest under out_dir; returns the manifest."""
+    """Write the version's files and manifest under out_dir; returns the manifest.
+
+    `image_short_side` > 0 stores the WebDataset images pre-resized to that shorter side (JPEG)."""
     if version.status != DatasetStatus.FROZEN:
         raise ExportError(f"dataset version {version.name!r} is {version.status}; only a frozen version is exported")
     formats = formats_parse(formats)
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"version": version.name, "version_id": version.pk, "formats": formats, "shard_size": shard_size}
+    if image_short_side:  # only when set, so that complete exports made before the option stay complete
+        options["image_short_side"] = image_short_side
     complete = _complete_manifest(out_dir, options)
     if complete is not None:
         return complete
     _clear(out_dir)
-    writers = [EXPORTERS[name](out_dir, shard_size=shard_size) for name in formats]
+    writers = [EXPORTERS[name](out_dir, shard_size=shard_size, image_short_side=image_short_side) for name in formats]
     total, done = version.stats.get("pairs", 0), 0
     for rows in _item_chunks(version):
         for writer in writers:
@@ -109,7 +114,8 @@ def _clear(out_dir: Path) -> None:
     candidates += [partial(path) for path in candidates]
     shards = out_dir / WEBDATASET_FOLDER
     if shards.is_dir():
-        candidates += [*shards.glob("*.tar"), *shards.glob(f"*.tar{PARTIAL_SUFFIX}")]
+        index = shards / INDEX_NAME
+        candidates += [*shards.glob("*.tar"), *shards.glob(f"*.tar{PARTIAL_SUFFIX}"), index, partial(index)]
     for path in candidates:
         path.unlink(missing_ok=True)
 

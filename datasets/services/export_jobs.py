@@ -33,6 +33,7 @@ def export_job_create(
     formats: list[str] | str,
     out_dir: Path | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    image_short_side: int = 0,
     created_by: AbstractBaseUser | None = None,
     enqueue: bool = True,
 ) -> ExportJob:
@@ -41,9 +42,14 @@ def export_job_create(
         raise ExportError(f"dataset version {version.name!r} is {version.status}; only a frozen version is exported")
     if shard_size < 1:
         raise ExportError("shard size must be at least 1")
+    if image_short_side < 0:
+        raise ExportError("the images' short side must be 0 (original images) or a positive size")
     with transaction.atomic():
         job = ExportJob(
-            version=version, formats=formats_parse(formats), config={"shard_size": shard_size}, created_by=created_by
+            version=version,
+            formats=formats_parse(formats),
+            config={"shard_size": shard_size, "image_short_side": image_short_side},
+            created_by=created_by,
         )
         job.full_clean()
         job.save()
@@ -64,6 +70,7 @@ def export_job_run(*, job_id: int, progress: Progress | None = None) -> ExportJo
                 formats=job.formats,
                 out_dir=Path(job.output_dir),
                 shard_size=job.config.get("shard_size", DEFAULT_SHARD_SIZE),
+                image_short_side=job.config.get("image_short_side", 0),
                 progress=_progress_writer(job.pk, progress),
             )
         except (ExportError, ImageMissing, OSError, DatabaseError) as error:

@@ -20,8 +20,9 @@ from django.utils import timezone
 from annotation.dimensions import DIMENSION_KEYS
 from datasets import selectors
 from datasets.aggregation import LabelMode, PairLabels, label_class, pair_labels
+from datasets.bulk import rows_insert
 from datasets.models import DatasetItem, DatasetStatus, DatasetVersion
-from datasets.splits import UNCATEGORISED, PromptGroup, prompts_split, split_targets
+from datasets.splits import UNCATEGORISED, PromptGroup, prompts_split, split_size_parse, split_targets
 from mhp.jobs import job_enqueue, unexpected_error_message
 
 # DatasetItem rows per INSERT: large batches, bounded memory.
@@ -47,8 +48,32 @@ class FreezeOptions:
         if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
             raise ValueError(f"min_agreement {self.min_agreement} is not between 0 and 1")
 
+    @classmethod
+    def from_input(
+        cls,
+        *,
+        labels: str = LabelMode.MAJORITY,
+        min_agreement: float | None = None,
+        val: int | float | str | None = None,
+        test: int | float | str | None = None,
+        seed: int = 0,
+    ) -> "FreezeOptions":
+        """The options a person gave (the admin's form, `freeze_dataset`'s flags): split sizes as typed,
+        '10000' pairs or a '0.05' share, blank for the default; refused with the same messages from both."""
+        try:
+            return cls(mode=LabelMode(labels), min_agreement=min_agreement, val=_split_size(val),
+                       test=_split_size(test), seed=seed)  # fmt: skip
+        except ValueError as error:
+            raise FreezeError(str(error)) from None
+
     def as_config(self) -> dict:
         return {**asdict(self), "mode": str(self.mode)}
+
+
+def _split_size(value: int | float | str | None) -> int | float | None:
+    if isinstance(value, str):
+        return split_size_parse(value) if value.strip() else None
+    return value
 
 
 def dataset_version_create(
@@ -164,26 +189,15 @@ def _prompt_groups(excluded: list[int], options: FreezeOptions) -> dict[int, Pro
 
 def _items_write(version, excluded, options, assignment, groups, progress, total) -> dict:
     stats = _Stats()
-    batch: list[DatasetItem] = []
-    for done, (pair_id, prompt_id, labels) in enumerate(_selected(options, excluded), start=1):
-        split = assignment[prompt_id]
-        stats.add(split, groups[prompt_id].category, labels)
-        batch.append(
-            DatasetItem(
-                version=version,
-                pair_id=pair_id,
-                split=split,
-                labels=labels.labels,
-                annotator_count=labels.annotator_count,
-                agreement=labels.agreement,
-            )
-        )
-        if len(batch) == WRITE_BATCH:
-            DatasetItem.objects.bulk_create(batch)
-            batch.clear()
-            if progress:
-                progress(done, total)
-    DatasetItem.objects.bulk_create(batch)
+
+    def items():
+        for pair_id, prompt_id, labels in _selected(options, excluded):
+            split = assignment[prompt_id]
+            stats.add(split, groups[prompt_id].category, labels)
+            yield DatasetItem(version=version, pair_id=pair_id, split=split, labels=labels.labels,
+                              annotator_count=labels.annotator_count, agreement=labels.agreement)  # fmt: skip
+
+    rows_insert(DatasetItem, items(), batch_size=WRITE_BATCH, written=progress and (lambda done: progress(done, total)))
     if progress:
         progress(total, total)
     return stats.as_dict()

@@ -81,3 +81,29 @@ def test_refused_freeze_and_downloads_for_others_change_nothing(admin_client, cl
     url = reverse("datasets:export_file", args=[job.pk, "manifest.json"])
     client.force_login(make_user(role="annotator"))
     assert client.get(url).status_code == 302  # to the admin login: staff only
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("val", "2.5", "split fraction '2.5' must be at least 0 and below 1"),
+        ("test", "-3", "split count '-3' must not be negative"),
+        ("val", "many", "split size 'many' is neither a count (10000) nor a fraction (0.05)"),
+        ("min_agreement", "1.5", "min_agreement 1.5 is not between 0 and 1"),
+    ],
+)
+def test_the_freeze_page_and_the_command_refuse_the_same_input_with_the_same_message(
+    admin_client, field, value, message
+):
+    from django.core.management import CommandError, call_command
+    from django.utils.html import escape
+
+    page = admin_client.post(
+        reverse("admin:datasets_datasetversion_freeze"),
+        {"name": "bad", "labels": "majority", "seed": "0", field: value},
+    )
+    assert page.status_code == 200 and escape(message) in page.content.decode()
+    with pytest.raises(CommandError) as refused:
+        call_command("freeze_dataset", "bad", f"--{field.replace('_', '-')}={value}", verbosity=0)
+    assert str(refused.value) == message
+    assert not DatasetVersion.objects.exists()

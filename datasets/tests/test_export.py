@@ -1,4 +1,5 @@
 import hashlib
+import io
 import json
 import os
 import signal
@@ -14,8 +15,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
+from PIL import Image as PILImage
+from PIL import ImageChops, ImageStat
 
 from annotation.models import Image
+from datasets.exporters.webdataset import resized
 from datasets.models import DatasetItem, DatasetVersion, ExportJob
 from datasets.services.export_jobs import export_job_run
 from datasets.services.freeze import FreezeOptions, dataset_freeze
@@ -179,9 +183,9 @@ import sys, time, django
 django.setup()
 from datasets.exporters import webdataset
 read = webdataset._image_bytes
-def slow(name):
+def slow(storage, name):
     time.sleep(0.15)  # stretch the export so the test can kill it in the middle
-    return read(name)
+    return read(storage, name)
 webdataset._image_bytes = slow
 from django.core.management import call_command
 call_command("export_dataset", "exp", "--format", "jsonl,parquet,webdataset", "--out", sys.argv[1], "--shard-size", "1")
@@ -224,7 +228,7 @@ def test_killed_export_leaves_no_finished_file_and_rerun_completes(tmp_path):
     manifest = _verify_manifest(tmp_path)
     assert not list(tmp_path.rglob("*.partial"))
     assert manifest["counts"]["pairs"] == 10
-    assert len([e for e in manifest["files"] if e["path"].startswith("webdataset/")]) == 10
+    assert len([e for e in manifest["files"] if e["path"].endswith(".tar")]) == 10
 
 
 @pytest.mark.django_db
@@ -250,3 +254,42 @@ def test_an_unexpected_error_fails_the_job_and_a_retry_after_the_fix_completes(
     job.refresh_from_db()
     assert (job.status, job.error, job.progress) == (JobStatus.SUCCEEDED, "", 1.0)
     assert _verify_manifest(tmp_path / "out")["counts"]["pairs"] == job.metrics["pairs"] > 0
+
+
+@pytest.mark.django_db
+def test_pre_resized_shards_hold_jpegs_of_the_given_short_side_and_an_index(tmp_path):
+    _freeze_small()
+    call_command(
+        "export_dataset", "exp", "--format", "webdataset", "--out", tmp_path, "--shard-size", "3",
+        "--image-short-side", "16", verbosity=0,
+    )  # fmt: skip
+    records, images = _read_shards(tmp_path)
+    assert len(images) == 2 * len(records) == 20
+    for record in records:
+        key = f"{record['pair_id']:010d}"
+        data = images[f"{key}.first.jpg"]
+        with PILImage.open(io.BytesIO(data)) as stored, default_storage.open(record["image_first"]) as source:
+            original = PILImage.open(source).convert("RGB")
+            assert stored.format == "JPEG" and stored.size == (16, 16) and original.width > 16
+            expected = original.resize((16, 16), PILImage.Resampling.BICUBIC)
+            difference = ImageStat.Stat(ImageChops.difference(stored.convert("RGB"), expected)).mean
+            assert max(difference) < 8  # mean per channel, 0-255; another picture differs by tens
+    index = json.loads((tmp_path / "webdataset" / "index.json").read_text())
+    assert sum(index.values()) == 10 and index == {
+        shard.name: _pairs_in(shard) for shard in (tmp_path / "webdataset").glob("*.tar")
+    }
+    manifest = _verify_manifest(tmp_path)
+    assert manifest["options"]["image_short_side"] == 16
+
+
+def test_resize_keeps_the_aspect_ratio_and_leaves_small_images_alone():
+    wide = io.BytesIO()
+    PILImage.new("RGB", (100, 60), (10, 200, 30)).save(wide, format="PNG")
+    data, extension = resized(wide.getvalue(), "a/b.png", 30)
+    assert extension == "jpg" and PILImage.open(io.BytesIO(data)).size == (50, 30)
+    assert resized(wide.getvalue(), "a/b.png", 60) == (wide.getvalue(), "png")
+
+
+def _pairs_in(shard: Path) -> int:
+    with tarfile.open(shard) as tar:
+        return sum(1 for member in tar if member.name.endswith(".json"))

@@ -23,9 +23,10 @@ def _check_workers(timeout: float) -> subprocess.CompletedProcess:
 
 
 def _gpu_worker_missing() -> str:
-    code = "from mhp.workers import queue_worker_missing; print(queue_worker_missing('gpu', needs_torch=True))"
+    code = "import django; django.setup(); from mhp.workers import queue_worker_missing; "
+    code += "print(queue_worker_missing('gpu', needs_torch=True))"
     return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=service_environment(),
         capture_output=True,

@@ -35,6 +35,16 @@ def ranking_metrics(benchmark: str, items: Sequence[RankedItem], scores: Mapping
     return RANKING_PROTOCOLS[benchmark](items, scores).as_dict()
 
 
+def tie_threshold_checked(value: float | str | None) -> float | None:
+    """A given tie threshold as a float: a gap between two probabilities, so in 0-1. None stays None."""
+    if value is None:
+        return None
+    threshold = float(value)
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"the tie threshold is a probability gap in 0-1, got {threshold}")
+    return threshold
+
+
 def _tie_threshold(
     tie_threshold: float | None, val_pairs: Sequence[LabelledPair], val_scores: Mapping[str, float]
 ) -> tuple[float | None, str]:
@@ -121,6 +131,7 @@ def score_file_metrics(
     """Metrics of precomputed scores (image key -> score) on one benchmark's annotation file."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    tie_threshold = tie_threshold_checked(tie_threshold)
     score_map = readers.read_scores(scores)
     header = {"benchmark": benchmark, "dimension": dimension}
     if benchmark == "imagereward":

@@ -2,7 +2,7 @@
 
 torch is imported inside the functions that need it: importing this module costs nothing, so the
 command's argument parsing and the protocols stay usable where torch is absent. No Django here:
-`sources` turns database rows or export files into a Benchmark, `runs` records the job row.
+`sources` turns database rows or export files into a Benchmark, `jobs` records the job row.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Fixtures of the MPS library tests (training/tests/test_mps_*.py). No Django here on purpose:
-these tests run in the ML environment, without settings or a database."""
+"""Fixtures of the MPS library tests (training/tests/test_mps_*.py). No Django at import on purpose:
+these tests run in the ML environment, without settings or a database (`project_checkpoint`, for the
+command tests, imports it when asked for)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,16 @@ def mps_tiny_model():
 
     torch.manual_seed(0)
     return MPSModel(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def project_checkpoint(mps_official_path: Path, tmp_path_factory) -> Path:
+    """The fixture checkpoint converted to the project's format by `import_mps_checkpoint`, recorded as
+    trained on every dimension (the commands score all four by default; the published release is overall only)."""
+    from django.core.management import call_command
+
+    from training.mps import DIMENSIONS
+
+    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
+    call_command("import_mps_checkpoint", str(mps_official_path), str(destination), trained_dimension=list(DIMENSIONS))
+    return destination

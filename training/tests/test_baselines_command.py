@@ -12,27 +12,20 @@ import torch
 from django.core.management import CommandError, call_command
 from safetensors.torch import save_file
 
-from annotation.demo import placeholder_png
-from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 from mhp.jobs import JobStatus
 from training.baselines.aesthetic import AestheticMLP
 from training.baselines.registry import load_method
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
 from training.mps import DIMENSIONS, import_open_clip, tiny_config
+from training.tests.benchmark_sets import IMAGEREWARD_ITEMS, placeholders, tiny_imagereward_set
 from training.tests.test_baselines import _transformers_config, to_transformers_layout
 
-IMAGEREWARD_ITEMS = [
-    {"id": "p1", "prompt": "a red fox in the snow", "generations": ["p1/a.png", "p1/b.png", "p1/c.png"],
-     "ranking": [1, 2, 2]},
-    {"id": "p2", "prompt": "a lighthouse at dusk", "generations": ["p2/a.png", "p2/b.png"], "ranking": [2, 1]},
-]  # fmt: skip
 
-
-def _placeholders(root: Path, paths: list[str]) -> None:
-    for seed, relative in enumerate(paths, start=1):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_bytes(placeholder_png(seed, label="baseline"))
+@pytest.fixture(autouse=True)
+def _weights_under_a_model_root(settings, tmp_path_factory):
+    """Evaluation opens weights only under ARTIFACTS_ROOT or MODEL_ROOTS: the tests' all lie in pytest's temp folder."""
+    settings.MODEL_ROOTS = [tmp_path_factory.getbasetemp()]
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +80,6 @@ def imagereward_set(tmp_path):
     return tiny_imagereward_set(tmp_path / "images")
 
 
-def tiny_imagereward_set(root: Path) -> EvaluationSet:
-    """IMAGEREWARD_ITEMS as an imported set, with placeholder images under ``root``."""
-    _placeholders(root, [path for item in IMAGEREWARD_ITEMS for path in item["generations"]])
-    evaluation_set = EvaluationSet.objects.create(
-        name="ir-tiny", kind=BenchmarkKind.IMAGEREWARD, image_root=str(root), item_count=2
-    )
-    for item in IMAGEREWARD_ITEMS:
-        EvaluationItem.objects.create(evaluation_set=evaluation_set, external_id=item["id"], prompt=item["prompt"],
-                                      images=item["generations"], ranking=item["ranking"])  # fmt: skip
-    return evaluation_set
-
-
 def _export(tmp_path: Path) -> tuple[Path, Path]:
     records = []
     for number, split in enumerate(["val", "val", "test", "test", "test"], start=1):
@@ -110,7 +91,7 @@ def _export(tmp_path: Path) -> tuple[Path, Path]:
     export.mkdir()
     (export / "pairs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     media = tmp_path / "media"
-    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 6) for side in "ab"])
+    placeholders(media, [f"images/{n}{side}.png" for n in range(1, 6) for side in "ab"], label="baseline")
     return export, media
 
 
@@ -211,7 +192,25 @@ def test_bad_methods_and_files_are_command_errors(weights, imagereward_set, tmp_
     with pytest.raises(CommandError, match="HPS v2: the weights do not fit"):  # a PickScore file is no HPS v2 file
         call_command("evaluate_baselines", "--benchmark=ir-tiny", f"--method=hpsv2={pickscore_file}",
                      f"--arch={weights['arch']}", "--verbosity=0")  # fmt: skip
+    failed = EvaluationRun.objects.get()  # the model loads in the run, as on a GPU worker: its row says why
+    assert (failed.method, failed.status) == (
+        "hpsv2",
+        JobStatus.FAILED,
+    ) and "HPS v2: the weights do not fit" in failed.error
     (Path(imagereward_set.image_root) / "p2" / "a.png").unlink()
     with pytest.raises(CommandError, match="1 images are missing under .*: p2/a.png"):
         call_command("evaluate_baselines", "--benchmark=ir-tiny", *_arguments(weights, methods=("clip",)))
-    assert not EvaluationRun.objects.exists()  # refused before any run started
+    assert list(EvaluationRun.objects.all()) == [failed]  # refused before any run started
+
+
+@pytest.mark.django_db
+def test_a_method_is_loaded_once_for_all_the_benchmarks(weights, imagereward_set, tmp_path, monkeypatch):
+    from training.baselines import registry
+
+    loads = []
+    monkeypatch.setattr(registry, "load_method", lambda *args, **kwargs: loads.append(args) or _loaded(weights, "clip"))
+    export, media = _export(tmp_path)
+    call_command("evaluate_baselines", "--benchmark=ir-tiny", f"--benchmark=pairs:{export}", f"--images={media}",
+                 *_arguments(weights, methods=("clip",)))  # fmt: skip
+    assert loads == [("clip", str(weights["clip"]))]
+    assert [run.status for run in EvaluationRun.objects.all()] == [JobStatus.SUCCEEDED] * 2

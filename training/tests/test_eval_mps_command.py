@@ -7,50 +7,23 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation.demo import placeholder_png
-from datasets.models import BenchmarkKind, EvaluationItem, EvaluationSet
 from mhp.jobs import JobStatus
+from training.evaluation.jobs import EvaluationOptions, evaluation_run_create
 from training.evaluation.protocols import LabelledPair, RankedItem, imagereward_accuracy, pair_accuracy
 from training.models import EvaluationRun
-from training.mps import DIMENSIONS, score_images
-
-# Two prompts in the ImageReward test format, with a rank tie in the first.
-IMAGEREWARD_ITEMS = [
-    {"id": "p1", "prompt": "a red fox in the snow", "generations": ["p1/a.png", "p1/b.png", "p1/c.png"],
-     "ranking": [1, 2, 2]},
-    {"id": "p2", "prompt": "a lighthouse at dusk", "generations": ["p2/a.png", "p2/b.png"], "ranking": [2, 1]},
-]  # fmt: skip
+from training.mps import score_images
+from training.tests.benchmark_sets import IMAGEREWARD_ITEMS, placeholders, tiny_imagereward_set
 
 
-@pytest.fixture(scope="module")
-def project_checkpoint(mps_official_path, tmp_path_factory):
-    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination), trained_dimension=list(DIMENSIONS))
-    return destination
-
-
-def _placeholders(root: Path, paths: list[str]) -> None:
-    for seed, relative in enumerate(paths, start=1):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_bytes(placeholder_png(seed, label="eval"))
+@pytest.fixture(autouse=True)
+def _weights_under_a_model_root(settings, tmp_path_factory):
+    """Evaluation opens weights only under ARTIFACTS_ROOT or MODEL_ROOTS: the tests' all lie in pytest's temp folder."""
+    settings.MODEL_ROOTS = [tmp_path_factory.getbasetemp()]
 
 
 @pytest.fixture
 def imagereward_set(tmp_path):
-    root = tmp_path / "images"
-    _placeholders(root, [path for item in IMAGEREWARD_ITEMS for path in item["generations"]])
-    evaluation_set = EvaluationSet.objects.create(
-        name="ir-tiny", kind=BenchmarkKind.IMAGEREWARD, image_root=str(root), item_count=2
-    )
-    for item in IMAGEREWARD_ITEMS:
-        EvaluationItem.objects.create(
-            evaluation_set=evaluation_set,
-            external_id=item["id"],
-            prompt=item["prompt"],
-            images=item["generations"],
-            ranking=item["ranking"],
-        )
-    return evaluation_set
+    return tiny_imagereward_set(tmp_path / "images", label="eval")
 
 
 def _direct_scores(checkpoint, root: Path, groups: dict[str, list[str]], dimension: str) -> dict[str, float]:
@@ -104,7 +77,7 @@ def _export_dir(tmp_path: Path) -> Path:
 @pytest.mark.django_db
 def test_export_pairs_match_the_protocol_on_direct_scores(project_checkpoint, tmp_path, capsys):
     export, media = _export_dir(tmp_path), tmp_path / "media"
-    _placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"])
+    placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"], label="eval")
     call_command(
         "evaluate_mps", checkpoint=str(project_checkpoint), benchmark=f"pairs:{export}", images=str(media),
         dimension=["overall"], json=True, verbosity=0,
@@ -127,11 +100,73 @@ def test_failures_are_command_errors_and_a_started_run_is_marked_failed(project_
     checkpoint = str(project_checkpoint)
     with pytest.raises(CommandError, match="no evaluation set named 'nope'"):
         call_command("evaluate_mps", checkpoint=checkpoint, benchmark="nope", verbosity=0)
-    with pytest.raises(CommandError, match="no checkpoint at"):
+    with pytest.raises(CommandError, match="mps: nothing at"):
         call_command("evaluate_mps", checkpoint=str(tmp_path / "none"), benchmark="ir-tiny", verbosity=0)
-    assert not EvaluationRun.objects.exists()
+    with pytest.raises(CommandError, match=r"no such export file: .*/none$"):
+        call_command("evaluate_mps", checkpoint=checkpoint, benchmark=f"pairs:{tmp_path / 'none'}", verbosity=0)
+    with pytest.raises(CommandError, match=r"^the tie threshold is a probability gap in 0-1, got 1.5$"):
+        call_command("evaluate_mps", checkpoint=checkpoint, benchmark="ir-tiny", tie_threshold=1.5, verbosity=0)
+    assert not EvaluationRun.objects.exists()  # refused before a run was recorded
     (Path(imagereward_set.image_root) / "p2" / "a.png").unlink()
     with pytest.raises(CommandError, match=r"1 images are missing under .*images: p2/a.png"):
         call_command("evaluate_mps", checkpoint=checkpoint, benchmark="ir-tiny", verbosity=0)
     run = EvaluationRun.objects.get()
     assert run.status == JobStatus.FAILED and "p2/a.png" in run.error and run.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_the_command_and_the_gpu_task_record_the_same_run(
+    project_checkpoint, tmp_path, capsys, django_capture_on_commit_callbacks
+):
+    export, media = _export_dir(tmp_path), tmp_path / "media"
+    placeholders(media, [f"images/{n}{side}.png" for n in range(1, 5) for side in "ab"], label="eval")
+    call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark=f"pairs:{export}", images=str(media),
+                 dimension=["overall", "aesthetics"], device="cpu", verbosity=0)  # fmt: skip
+    options = EvaluationOptions(images=str(media), dimensions=["overall", "aesthetics"], device="cpu")
+    with django_capture_on_commit_callbacks(execute=True):  # Celery is eager here: the task runs on commit
+        queued = evaluation_run_create(method="mps", weights=str(project_checkpoint), export=str(export),
+                                       options=options)  # fmt: skip
+    by_command, by_task = EvaluationRun.objects.order_by("id")
+    assert by_task.pk == queued.pk and by_task.status == by_command.status == JobStatus.SUCCEEDED
+    fields = ("method", "benchmark", "checkpoint_path", "config", "progress", "evaluation_set", "dataset_version")
+    assert [getattr(by_task, name) for name in fields] == [getattr(by_command, name) for name in fields]
+    assert by_task.benchmark == f"pairs:{export}"[-EvaluationRun._meta.get_field("benchmark").max_length :]
+    assert {**by_task.metrics, "evaluation_run": None} == {**by_command.metrics, "evaluation_run": None}
+    assert sorted(by_task.metrics["dimensions"]) == ["aesthetics", "overall"]
+
+
+def _fail_on_the_second_prompt(monkeypatch, error: BaseException) -> None:
+    from training.baselines.mps import MPSBaseline
+
+    score_dimensions, calls = MPSBaseline.score_dimensions, []
+
+    def failing(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise error
+        return score_dimensions(self, *args, **kwargs)
+
+    monkeypatch.setattr(MPSBaseline, "score_dimensions", failing)
+
+
+@pytest.mark.django_db
+def test_an_error_inside_scoring_leaves_the_run_failed_with_its_message(
+    project_checkpoint, imagereward_set, monkeypatch
+):
+    _fail_on_the_second_prompt(monkeypatch, RuntimeError("CUDA out of memory"))
+    with pytest.raises(CommandError, match=r"^RuntimeError: CUDA out of memory$"):
+        call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark="ir-tiny", verbosity=0)
+    run = EvaluationRun.objects.get()
+    assert (run.status, run.error, run.progress) == (JobStatus.FAILED, "RuntimeError: CUDA out of memory", 0.5)
+    assert run.finished_at is not None and run.metrics == {}
+
+
+@pytest.mark.django_db
+def test_ctrl_c_inside_scoring_leaves_the_run_failed_and_stops_the_command(
+    project_checkpoint, imagereward_set, monkeypatch
+):
+    _fail_on_the_second_prompt(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        call_command("evaluate_mps", checkpoint=str(project_checkpoint), benchmark="ir-tiny", verbosity=0)
+    run = EvaluationRun.objects.get()
+    assert (run.status, run.error) == (JobStatus.FAILED, "interrupted (the process was stopped); start the job again")

@@ -19,7 +19,8 @@ from mhp.jobs import JobStatus
 from training.evaluation.jobs import EvaluationOptions, evaluation_run_create, evaluation_run_execute
 from training.models import EvaluationRun
 from training.runs import training_run_create, training_run_execute
-from training.tests.test_baselines_command import tiny_imagereward_set, tiny_weights
+from training.tests.benchmark_sets import tiny_imagereward_set
+from training.tests.test_baselines_command import tiny_weights
 from training.tests.test_train_mps_command import _frozen_version
 
 pytestmark = pytest.mark.django_db
@@ -180,10 +181,10 @@ def test_an_unexpected_error_fails_the_run_and_a_retry_after_the_fix_completes(
 ):
     from training.evaluation import jobs
 
-    def broken(run):
+    def broken(*args):
         raise KeyError("a bug nobody expected")
 
-    monkeypatch.setattr(jobs, "_source", broken)
+    monkeypatch.setattr(jobs, "_target_source", broken)
     run = evaluation_run_create(method="clip", weights=str(weights["clip"]), evaluation_set=imagereward_set,
                                 options=EvaluationOptions(arch=str(weights["arch"])), enqueue=False)  # fmt: skip
     run = evaluation_run_execute(run_id=run.pk)

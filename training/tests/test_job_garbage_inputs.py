@@ -5,7 +5,7 @@ import pytest
 from mhp.jobs import JobStatus
 from training.evaluation.jobs import EvaluationOptions, evaluation_run_create, evaluation_run_execute
 from training.runs import training_run_create, training_run_execute
-from training.tests.test_baselines_command import tiny_imagereward_set
+from training.tests.benchmark_sets import tiny_imagereward_set
 from training.tests.test_train_mps_command import _frozen_version
 
 pytestmark = pytest.mark.django_db

@@ -13,15 +13,15 @@ from annotation.models import Image
 from annotation.tests.factories import make_generator, make_image, make_prompt
 from mhp.jobs import JobStatus
 from training.baselines.generator_ranking import competition_ranks, format_ranking, rank_table
+from training.evaluation.jobs import EvaluationOptions, generator_ranking_create
 from training.models import EvaluationRun
-from training.mps import DIMENSIONS, score_images
+from training.mps import score_images
 
 
-@pytest.fixture(scope="module")
-def project_checkpoint(mps_official_path, tmp_path_factory):
-    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination), trained_dimension=list(DIMENSIONS))
-    return destination
+@pytest.fixture(autouse=True)
+def _weights_under_a_model_root(settings, tmp_path_factory):
+    """Evaluation opens weights only under ARTIFACTS_ROOT or MODEL_ROOTS: the tests' all lie in pytest's temp folder."""
+    settings.MODEL_ROOTS = [tmp_path_factory.getbasetemp()]
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_refusals(project_checkpoint, gallery, tmp_path, mps_official_path):
         call_command("rank_generators", checkpoint=str(project_checkpoint), generator=["alpha", "delta"], verbosity=0)
     with pytest.raises(CommandError, match="at least two generators"):
         call_command("rank_generators", checkpoint=str(project_checkpoint), generator=["alpha"], verbosity=0)
-    with pytest.raises(CommandError, match="no checkpoint at"):
+    with pytest.raises(CommandError, match="mps: nothing at"):
         call_command("rank_generators", checkpoint=str(tmp_path / "none"), verbosity=0)
     published = tmp_path / "published"  # as released: overall only, while ranking defaults to all four
     call_command("import_mps_checkpoint", str(mps_official_path), str(published))
@@ -109,3 +109,21 @@ def test_rank_table_and_ties():
     ]  # fmt: skip
     text = format_ranking({"dimensions": ["overall"], "generators": rows})
     assert text.splitlines()[2].split() == ["a", "1", "2.0000", "(1)"]
+
+
+@pytest.mark.django_db
+def test_the_command_and_the_gpu_task_record_the_same_ranking(
+    project_checkpoint, gallery, capsys, django_capture_on_commit_callbacks
+):
+    call_command("rank_generators", checkpoint=str(project_checkpoint), dimension=["detail"],
+                 generator=["alpha", "beta"], device="cpu", verbosity=0)  # fmt: skip
+    options = EvaluationOptions(dimensions=["detail"], device="cpu")
+    with django_capture_on_commit_callbacks(execute=True):  # Celery is eager here: the task runs on commit
+        generator_ranking_create(weights=str(project_checkpoint), generators=["alpha", "beta"], options=options)
+    by_command, by_task = EvaluationRun.objects.order_by("id")
+    fields = ("status", "method", "benchmark", "checkpoint_path", "config", "progress")
+    assert [getattr(by_task, name) for name in fields] == [getattr(by_command, name) for name in fields]
+    assert (by_task.status, by_task.benchmark) == (JobStatus.SUCCEEDED, "generator-ranking")
+    assert {**by_task.metrics, "evaluation_run": None} == {**by_command.metrics, "evaluation_run": None}
+    assert sorted(row["name"] for row in by_task.metrics["generators"]) == ["alpha", "beta"]
+    assert by_task.metrics["prompts"] == 3  # prompt 3 counts: "gamma" is not ranked

@@ -14,13 +14,18 @@ from training.trainer.simulate import write_simulated_export
 pytestmark = pytest.mark.django_db
 
 
+def _tiny_run(tmp_path, name: str, *, steps: int) -> TrainingRun:
+    """A queued tiny run on a simulated export, validated every 2 steps."""
+    export = write_simulated_export(tmp_path / "export", pairs=12, seed=2)
+    options = {"export_dir": str(export), "image_root": str(export), "preset": "tiny", "steps": steps, "batch_size": 4}
+    options |= {"num_workers": 0, "precision": "fp32", "log_tensorboard": False, "val_every": 2, "lr": 1e-3}
+    return training_run_create(name=name, version=None, options=options, enqueue=False)
+
+
 @pytest.fixture
 def stopped_run(tmp_path) -> TrainingRun:
     """A tiny run cancelled at step 3 of 6: its last checkpoint holds step 3."""
-    export = write_simulated_export(tmp_path / "export", pairs=12, seed=2)
-    options = {"export_dir": str(export), "image_root": str(export), "preset": "tiny", "steps": 6, "batch_size": 4}
-    options |= {"num_workers": 0, "precision": "fp32", "log_tensorboard": False, "val_every": 2, "lr": 1e-3}
-    run = training_run_create(name="stopped", version=None, options=options, enqueue=False)
+    run = _tiny_run(tmp_path, "stopped", steps=6)
 
     def cancel_at_step_3(step, total, metrics):
         if step == 3:
@@ -67,10 +72,7 @@ def test_resume_button_needs_the_change_permission_and_a_checkpoint(stopped_run,
 
 
 def test_an_unexpected_error_fails_the_run_and_resume_after_the_fix_completes(tmp_path):
-    export = write_simulated_export(tmp_path / "export", pairs=12, seed=2)
-    options = {"export_dir": str(export), "image_root": str(export), "preset": "tiny", "steps": 4, "batch_size": 4}
-    options |= {"num_workers": 0, "precision": "fp32", "log_tensorboard": False, "val_every": 2, "lr": 1e-3}
-    run = training_run_create(name="broken", version=None, options=options, enqueue=False)
+    run = _tiny_run(tmp_path, "broken", steps=4)
 
     def bug_after_step_2(step, total, metrics):
         if step == 3:

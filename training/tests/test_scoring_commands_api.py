@@ -9,14 +9,7 @@ from django.urls import reverse
 from annotation import roles
 from annotation.demo import placeholder_png
 from annotation.tests.factories import make_generator, make_image, make_prompt, make_user
-from training.mps import DIMENSIONS, score_images
-
-
-@pytest.fixture(scope="module")
-def project_checkpoint(mps_official_path, tmp_path_factory):
-    destination = tmp_path_factory.mktemp("ckpt") / "mps-tiny"
-    call_command("import_mps_checkpoint", str(mps_official_path), str(destination), trained_dimension=list(DIMENSIONS))
-    return destination
+from training.mps import score_images
 
 
 @pytest.fixture

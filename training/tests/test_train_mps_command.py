@@ -65,3 +65,14 @@ def test_cancelled_run_stops_with_its_last_checkpoint_and_failures_are_recorded(
     )
     broken = training_run_execute(run_id=broken.pk)
     assert broken.status == JobStatus.FAILED and "split evenly" in broken.error
+
+
+def test_the_command_and_the_trainer_read_their_options_alike(tmp_path):
+    from training.trainer.main import build_parser, config_values
+
+    (tmp_path / "config.json").write_text('{"steps": 9, "lr": 0.5, "seed": 3}')
+    argv = ["--config-json", str(tmp_path / "config.json"), "--steps", "4", "--preset", "tiny"]
+    from_flags = config_values(vars(build_parser().parse_args(argv)))
+    assert from_flags == {"steps": 4, "lr": 0.5, "seed": 3, "preset": "tiny"}  # flags over the file, unset left out
+    command_options = {"steps": 4, "preset": "tiny", "lr": None, "verbosity": 1, "skip_checks": True}
+    assert config_values(command_options) == {"steps": 4, "preset": "tiny"}  # no config file, Django's own ignored

@@ -14,11 +14,12 @@ from torch.utils.data import DataLoader
 from training.mps import load_checkpoint
 from training.mps.config import DIMENSIONS, SCORING_THRESHOLD
 from training.trainer.config import TrainConfig
-from training.trainer.data import PairDataset, read_records
+from training.trainer.data import pair_dataset, val_loader
+from training.trainer.launch import RESULT_PREFIX
 from training.trainer.loop import initial_model, train, validate
 from training.trainer.main import main
 from training.trainer.objective import PairScorer, correct_and_counted, preference_loss
-from training.trainer.simulate import write_simulated_export
+from training.trainer.simulate import write_simulated_export, write_simulated_shards
 from training.trainer.state import load_train_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,20 +111,41 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_two_process_ddp_on_cpu_trains_and_both_ranks_agree(small_export, tmp_path):
+@pytest.fixture(scope="module")
+def sharded_export(tmp_path_factory) -> Path:
+    export = write_simulated_export(tmp_path_factory.mktemp("sharded"), pairs=40, seed=3)
+    return write_simulated_shards(export, shard_size=4)
+
+
+@pytest.mark.parametrize("data_format", ["jsonl", "webdataset"])
+def test_two_process_ddp_validates_on_both_ranks_as_one_process_does(
+    small_export, sharded_export, data_format, tmp_path
+):
+    """Both ranks validate their half of the val split (one with a DataLoader worker each) and report the
+    summed figures; one process validating the whole split with the same weights gets the same figures."""
+    export = small_export if data_format == "jsonl" else sharded_export
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port"]
-    command += [str(_free_port()), "-m", "training.trainer.main", "--export-dir", str(small_export)]
-    command += ["--image-root", str(small_export), "--output-dir", str(tmp_path / "ddp"), "--preset", "tiny"]
-    command += ["--steps", "3", "--batch-size", "8", "--val-every", "3", "--num-workers", "0", "--precision", "fp32"]
-    command += ["--lr", "1e-3", "--warmup-steps", "1", "--no-log-tensorboard"]
+    command += [str(_free_port()), "-m", "training.trainer.main", "--export-dir", str(export)]
+    command += ["--image-root", str(export), "--output-dir", str(tmp_path / "ddp"), "--preset", "tiny"]
+    command += ["--steps", "3", "--batch-size", "8", "--val-every", "3", "--num-workers", "1", "--precision", "fp32"]
+    command += ["--lr", "1e-3", "--warmup-steps", "1", "--no-log-tensorboard", "--data-format", data_format]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert sorted(summary["rank"] for summary in summaries) == [0, 1]
-    assert summaries[0]["step"] == summaries[1]["step"] == 3
-    assert summaries[0]["fingerprint"] == summaries[1]["fingerprint"]
-    assert (tmp_path / "ddp" / "last.pt").is_file()
+    results = [
+        json.loads(line[len(RESULT_PREFIX) :]) for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)
+    ]
+    assert sorted(result["rank"] for result in results) == [0, 1]
+    assert results[0]["step"] == results[1]["step"] == 3 and results[0]["world_size"] == 2
+    assert results[0]["fingerprint"] == results[1]["fingerprint"]
+    assert results[0]["metrics"]["val"] == results[1]["metrics"]["val"]
+    assert results[0]["metrics"]["val"]["mean"] is not None
+
+    config = _config(export, tmp_path / "unused", data_format=data_format)
+    scorer = PairScorer(initial_model(config), config.mask_threshold)
+    scorer.model.load_state_dict(_weights(tmp_path / "ddp" / "last.pt"))
+    loader = val_loader(config, rank=0, world_size=1, image_size=64)
+    assert validate(scorer, loader, config, torch.device("cpu")) == results[0]["metrics"]["val"]
 
 
 def test_training_on_simulated_annotators_learns_each_dimensions_rule(tmp_path):
@@ -134,8 +156,7 @@ def test_training_on_simulated_annotators_learns_each_dimensions_rule(tmp_path):
     config.mask_threshold = SCORING_THRESHOLD  # train with the mask the scorer uses
     result = train(config)
     model = load_checkpoint(result.output_dir / "best_model")
-    test_pairs = read_records(export, "test")
-    loader = DataLoader(PairDataset(test_pairs, export, image_size=64), batch_size=40)
+    loader = DataLoader(pair_dataset(config, "test", image_size=64), batch_size=40)
     accuracy = validate(PairScorer(model, SCORING_THRESHOLD), loader, config, torch.device("cpu"))
     # The image-only rules are learnt well; alignment (image and prompt) more slowly; chance is 0.5.
     assert accuracy["aesthetics"] >= 0.8 and accuracy["detail"] >= 0.8, accuracy

@@ -33,7 +33,10 @@ class TrainConfig:
     mask_threshold: float = TRAINING_THRESHOLD
     val_every: int = 1000
     val_max_pairs: int = 10_000
-    num_workers: int = 4
+    num_workers: int = 4  # DataLoader workers per process, for training and for validation
+    shuffle_buffer: int = 1000  # WebDataset: pairs (undecoded bytes) mixed per worker; memory = this x pair size
+    nproc_per_node: int = 0  # processes a run launches on its machine: 0 = one per GPU (one on a CPU machine)
+    dist_timeout_minutes: int = 30  # collective timeout: covers rank 0 writing a checkpoint while others wait
     seed: int = 0
     log_tensorboard: bool = True
     model: dict[str, Any] = field(default_factory=dict)  # MPSConfig.to_dict(); filled from the preset

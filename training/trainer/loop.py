@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from torch.utils.data import DataLoader
 from training.mps import MPSModel, build_model, load_checkpoint, save_checkpoint
 from training.mps.config import DIMENSIONS
 from training.trainer.config import TrainConfig
-from training.trainer.data import PairDataset, ResumableSampler, ShardPairs, detect_format, read_records
+from training.trainer.data import train_loader, val_loader
 from training.trainer.objective import PairScorer, correct_and_counted, preference_loss
 from training.trainer.optim import build_optimizer, freeze_lower_blocks, freeze_unused, warmup_cosine
 from training.trainer.state import load_train_state, restore_rng_states, rng_states, save_train_state
@@ -39,6 +40,7 @@ class TrainResult:
     cancelled: bool = False
     rank: int = 0
     fingerprint: str = ""  # sha256 of the weights: equal on every rank of a healthy DDP run
+    world_size: int = 1
 
 
 @dataclass
@@ -52,8 +54,11 @@ class Distributed:
         return self.rank == 0
 
 
-def setup_distributed(device: str | None = None) -> Distributed:
-    """From torchrun's environment; `device` (single process only) overrides the cuda-when-available pick."""
+def setup_distributed(device: str | None = None, *, timeout_minutes: int = 30) -> Distributed:
+    """From torchrun's environment; `device` (single process only) overrides the cuda-when-available pick.
+
+    `timeout_minutes` bounds every collective: rank 0 writing a ViT-H checkpoint (weights and AdamW state,
+    about 12 GB) while the others wait at the barrier after it must fit, where NCCL's default is 10 minutes."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device is not None and world_size == 1:
@@ -62,7 +67,8 @@ def setup_distributed(device: str | None = None) -> Distributed:
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes))
     rank = dist.get_rank() if dist.is_initialized() else 0
     return Distributed(rank=rank, world_size=world_size, device=device)
 
@@ -89,51 +95,25 @@ def _autocast(config: TrainConfig, device: torch.device):
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if config.precision == "bf16" else torch.float16)
 
 
-def _train_loader(config: TrainConfig, env: Distributed, image_size: int, start_step: int) -> DataLoader:
-    export_dir = Path(config.export_dir)
-    per_device = config.per_device_batch(env.world_size)
-    common = {"batch_size": per_device, "num_workers": config.num_workers, "pin_memory": env.device.type == "cuda"}
-    if detect_format(export_dir, config.data_format) == "webdataset":
-        return DataLoader(
-            ShardPairs(export_dir, "train", image_size, rank=env.rank, world_size=env.world_size), **common
-        )
-    records = read_records(export_dir, "train", config.data_format)
-    dataset = PairDataset(records, Path(config.image_root), image_size)
-    sampler = ResumableSampler(
-        len(records),
-        global_batch=per_device * env.world_size,
-        rank=env.rank,
-        world_size=env.world_size,
-        seed=config.seed,
-        start=start_step * config.batch_size,
-    )
-    return DataLoader(dataset, sampler=sampler, **common)
-
-
-def _val_loader(config: TrainConfig, image_size: int) -> DataLoader | None:
-    export_dir = Path(config.export_dir)
-    if detect_format(export_dir, config.data_format) == "webdataset":
-        return None
-    records = read_records(export_dir, "val", config.data_format)[: config.val_max_pairs]
-    if not records:
-        return None
-    dataset = PairDataset(records, Path(config.image_root), image_size)
-    return DataLoader(dataset, batch_size=max(1, config.batch_size // config.grad_accumulation), num_workers=0)
-
-
 @torch.no_grad()
 def validate(scorer: PairScorer, loader: DataLoader, config: TrainConfig, device: torch.device) -> dict:
-    """Per-dimension accuracy on pairs whose label is not a tie; `mean` over the dimensions."""
+    """Per-dimension accuracy on pairs whose label is not a tie; `mean` over the dimensions.
+
+    Under DDP each rank passes its share of the pairs; the counts are summed over the ranks, so every rank
+    returns the accuracy on all of them (the same figures as one process validating everything)."""
     scorer.eval()
-    correct = torch.zeros(len(DIMENSIONS))
-    counted = torch.zeros(len(DIMENSIONS))
+    counts = torch.zeros(2, len(DIMENSIONS), dtype=torch.float64)  # correct, counted
     for batch in loader:
         with _autocast(config, device):
             scores = scorer(batch["prompt_ids"].to(device), batch["pixel_values"].to(device))
         hits, total = correct_and_counted(scores.float().cpu(), batch["labels"])
-        correct += hits
-        counted += total
+        counts += torch.stack([hits, total])
     scorer.train()
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        summed = counts.to(device)
+        dist.all_reduce(summed)
+        counts = summed.cpu()
+    correct, counted = counts
     # None, not NaN, for a dimension without decided pairs: the figures go to JSON columns.
     accuracy = {d: (correct[i] / counted[i]).item() if counted[i] else None for i, d in enumerate(DIMENSIONS)}
     decided = [value for value in accuracy.values() if value is not None]
@@ -195,7 +175,7 @@ class Trainer:
         device: str | None = None,
     ):
         self.config, self.on_progress = config, on_progress
-        self.env = setup_distributed(device)
+        self.env = setup_distributed(device, timeout_minutes=config.dist_timeout_minutes)
         self.output = Path(config.output_dir)
         self.output.mkdir(parents=True, exist_ok=True)
         model = initial_model(config)
@@ -250,8 +230,10 @@ class Trainer:
 
     def run(self) -> TrainResult:
         image_size = self.scorer.model.config.image_size
-        batches = iter(_train_loader(self.config, self.env, image_size, self.step))
-        val_loader = _val_loader(self.config, image_size) if self.env.main else None
+        shape = {"rank": self.env.rank, "world_size": self.env.world_size, "image_size": image_size}
+        batches = iter(train_loader(self.config, **shape, start_step=self.step))
+        validation = val_loader(self.config, **shape)
+        self.log.write(self.step, event="start", world_size=self.env.world_size)
         metrics, cancelled = {}, False
         while self.step < self.config.steps and not cancelled:
             started = time.perf_counter()
@@ -262,11 +244,10 @@ class Trainer:
             if self.step % LOG_EVERY == 0 or self.step == self.config.steps:
                 self.log.write(self.step, **metrics)
             if self.step % self.config.val_every == 0 or self.step == self.config.steps:
-                metrics["val"] = self._validate_and_checkpoint(val_loader)
-            if self.env.main and self.on_progress is not None:
-                cancelled = self.on_progress(self.step, self.config.steps, metrics) is False
-        if cancelled and self.env.main:
-            self._save(self.last_path)
+                metrics["val"] = self._validate_and_checkpoint(validation)
+            cancelled = self._stop_requested(metrics)
+        if cancelled:
+            self._save_on_main(self.last_path)
         return TrainResult(
             step=self.step,
             output_dir=self.output,
@@ -277,7 +258,27 @@ class Trainer:
             cancelled=cancelled,
             rank=self.env.rank,
             fingerprint=weights_fingerprint(self.scorer.model),
+            world_size=self.env.world_size,
         )
+
+    def _stop_requested(self, metrics: dict) -> bool:
+        """The main process's progress callback decides; every rank learns its answer (rank 0 alone stopping
+        would leave the others waiting in the next all-reduce)."""
+        stop = self.env.main and self.on_progress is not None
+        stop = stop and self.on_progress(self.step, self.config.steps, metrics) is False
+        if self.env.world_size > 1:
+            flag = torch.tensor([int(stop)], device=self.env.device)
+            dist.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        return stop
+
+    def _save_on_main(self, path: Path) -> None:
+        """Rank 0 writes, the others wait at a barrier (bounded by dist_timeout_minutes), so that none races
+        ahead to a step whose checkpoint does not exist yet."""
+        if self.env.main:
+            self._save(path)
+        if self.env.world_size > 1:
+            dist.barrier()
 
     def optimizer_step(self, batches) -> float:
         """One optimizer step over `grad_accumulation` micro-batches drawn from `batches` (also what
@@ -308,19 +309,19 @@ class Trainer:
         loss.backward()
         return loss.item()
 
-    def _validate_and_checkpoint(self, val_loader: DataLoader | None) -> dict:
+    def _validate_and_checkpoint(self, validation: DataLoader | None) -> dict:
+        """Every rank validates its share (the figures are summed over ranks), then rank 0 writes checkpoints."""
         accuracy = {}
-        if self.env.main:
-            if val_loader is not None:
-                accuracy = validate(self.scorer, val_loader, self.config, self.env.device)
-                self.log.write(self.step, val=accuracy)
-                if accuracy["mean"] is not None and (self.best is None or accuracy["mean"] > self.best):
-                    self.best = accuracy["mean"]
+        if validation is not None:
+            accuracy = validate(self.scorer, validation, self.config, self.env.device)
+            self.log.write(self.step, val=accuracy)
+            # The same figures on every rank, so every rank keeps the same `best` (it is part of the state).
+            if accuracy["mean"] is not None and (self.best is None or accuracy["mean"] > self.best):
+                self.best = accuracy["mean"]
+                if self.env.main:
                     self._save(self.best_path)
                     save_checkpoint(self.scorer.model, self.output / "best_model")
-            self._save(self.last_path)
-        if self.env.world_size > 1:
-            dist.barrier()
+        self._save_on_main(self.last_path)
         return accuracy
 
 

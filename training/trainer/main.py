@@ -7,8 +7,12 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from training.trainer.config import PRESETS, TrainConfig
+from training.trainer.launch import RESULT_PREFIX, progress_reporter, result_to_json
 from training.trainer.loop import train
 
 _BOOLEAN_OPTIONS = {f.name for f in dataclasses.fields(TrainConfig) if f.type in (bool, "bool")}
@@ -18,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train an MPS reward model on a dataset export.")
     parser.add_argument("--config-json", help="a JSON file of TrainConfig fields; flags override it")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt when present")
+    parser.add_argument(
+        "--stop-file",
+        type=Path,
+        help="report progress lines (rank 0) and stop, with last.pt written, once this file exists "
+        "(how training.trainer.launch drives the ranks it starts)",
+    )
     add_config_arguments(parser)
     return parser
 
@@ -39,21 +49,22 @@ def add_config_arguments(parser, *, skip: tuple[str, ...] = ()) -> None:
             )
 
 
-def config_values(args: argparse.Namespace) -> dict:
-    """The TrainConfig fields given on the command line (and in --config-json)."""
+def config_values(options: Mapping[str, Any]) -> dict:
+    """The TrainConfig fields given in parsed flags (`vars(args)`, or a management command's options): those
+    set, over the ones of the `config_json` file when one is named."""
     values = {}
-    if args.config_json:
-        with open(args.config_json, encoding="utf-8") as handle:
+    if options.get("config_json"):
+        with open(options["config_json"], encoding="utf-8") as handle:
             values.update(json.load(handle))
     for field in dataclasses.fields(TrainConfig):
-        given = getattr(args, field.name, None)
+        given = options.get(field.name)
         if given is not None:
             values[field.name] = given
     return values
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = config_values(args)
+    values = config_values(vars(args))
     if not values.get("export_dir"):
         raise SystemExit("--export-dir is required (a dataset export folder)")
     return TrainConfig.from_dict(values)
@@ -61,10 +72,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result = train(config_from_args(args), resume=args.resume)
-    summary = {"rank": result.rank, "step": result.step, "best_metric": result.best_metric}
-    summary |= {"fingerprint": result.fingerprint, "output_dir": str(result.output_dir)}
-    print(json.dumps(summary), flush=True)
+    on_progress = progress_reporter(args.stop_file) if args.stop_file else None
+    result = train(config_from_args(args), resume=args.resume, on_progress=on_progress)
+    print(RESULT_PREFIX + json.dumps(result_to_json(result)), flush=True)
     return 0
 
 

@@ -86,3 +86,33 @@ def write_simulated_export(out_dir: Path, *, pairs: int, seed: int = 0, splits=(
             }
             export.write(json.dumps(record) + "\n")
     return out_dir
+
+
+def write_simulated_shards(export_dir: Path, *, shard_size: int, image_short_side: int = 0) -> Path:
+    """The WebDataset shards of a simulated export (`write_simulated_export`), written by the project's own
+    exporter reading the images from the export folder; needs Django settings. Returns the folder."""
+    import os
+
+    from django.core.files.storage import FileSystemStorage
+
+    from datasets.exporters.records import partial
+    from datasets.exporters.webdataset import WebDatasetExporter
+
+    exporter = WebDatasetExporter(
+        export_dir, shard_size=shard_size, image_short_side=image_short_side, storage=FileSystemStorage(export_dir)
+    )
+    with (export_dir / "pairs.jsonl").open(encoding="utf-8") as lines:
+        rows = [export_row(json.loads(line)) for line in lines]
+    # The exporter takes the rows in split order, as the export service streams them.
+    for split in ("train", "val", "test"):
+        exporter.write([row for row in rows if row[1] == split])
+    for path in exporter.close():
+        os.replace(partial(path), path)
+    return export_dir
+
+
+def export_row(record: dict) -> tuple:
+    """A simulated record as a row in `datasets.selectors.EXPORT_COLUMNS` order."""
+    labels = [p for dimension in DIMENSIONS for p in record["labels"][dimension]]
+    names = (record["image_first"], record["image_second"])
+    return (record["pair_id"], record["split"], 0, record["prompt"], "", *names, "", "", "sim", "sim", 1, 1.0, *labels)

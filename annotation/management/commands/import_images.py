@@ -1,9 +1,9 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from annotation.images.services.imports import ImageImportSummary, images_import
+from mhp.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -24,12 +24,7 @@ class Command(BaseCommand):
         root = root or manifest.parent
         if not root.is_dir():
             raise CommandError(f"no such folder: {root}")
-        with tqdm(total=0, unit="lines", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar(unit="lines", verbosity=options["verbosity"], stream=self.stderr) as progress:
             summary = images_import(
                 manifest=manifest, root=root, progress=progress, create_generators=create_generators
             )

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from annotation.prompts.services.import_readers import FORMATS
 from annotation.prompts.services.imports import ImportFileError, ImportSummary, prompts_import
+from mhp.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -19,12 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, file: Path, source: str, category: str, format: str | None, **options):
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
-        with tqdm(total=0, unit="rows", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar(unit="rows", verbosity=options["verbosity"], stream=self.stderr) as progress:
             try:
                 summary = prompts_import(
                     path=file, file_format=format, source=source, category_slug=category, progress=progress

@@ -1,13 +1,13 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from datasets.exporters.webdataset import DEFAULT_SHARD_SIZE
 from datasets.selectors import dataset_version_by_name
 from datasets.services.export import ExportError
 from datasets.services.export_jobs import export_job_create, export_job_run
 from mhp.jobs import JobStatus
+from mhp.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -18,6 +18,14 @@ class Command(BaseCommand):
         parser.add_argument("--format", default="jsonl,parquet", help="comma-separated: jsonl,parquet,webdataset")
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
         parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="pairs per tar shard")
+        parser.add_argument(
+            "--image-short-side",
+            type=int,
+            default=0,
+            metavar="N",
+            help="store WebDataset images resized to this shorter side, as JPEG (e.g. 256: faster training "
+            "reads); 0 keeps the original files",
+        )
 
     def handle(self, *args, name: str, out: Path, **options):
         version = dataset_version_by_name(name=name)
@@ -25,16 +33,16 @@ class Command(BaseCommand):
             raise CommandError(f"no dataset version named {name!r}")
         try:
             job = export_job_create(
-                version=version, formats=options["format"], out_dir=out, shard_size=options["shard_size"], enqueue=False
+                version=version,
+                formats=options["format"],
+                out_dir=out,
+                shard_size=options["shard_size"],
+                image_short_side=options["image_short_side"],
+                enqueue=False,
             )
         except ExportError as error:
             raise CommandError(str(error)) from None
-        with tqdm(total=0, unit="pairs", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar(unit="pairs", verbosity=options["verbosity"], stream=self.stderr) as progress:
             job = export_job_run(job_id=job.pk, progress=progress)
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"export {job.pk} failed: {job.error}")

@@ -1,16 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from datasets.aggregation import LabelMode
 from datasets.services.freeze import FreezeError, FreezeOptions, dataset_freeze
-from datasets.splits import split_size_parse
-
-
-def _split_size(value: str) -> int | float:
-    try:
-        return split_size_parse(value)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
+from mhp.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -20,28 +12,18 @@ class Command(BaseCommand):
         parser.add_argument("name", help="the version's name (a slug); an existing name is refused")
         parser.add_argument("--labels", choices=[m.value for m in LabelMode], default=LabelMode.MAJORITY.value)
         parser.add_argument("--min-agreement", type=float, help="leave out pairs below this agreement (0-1)")
-        parser.add_argument("--val", type=_split_size, help="pairs (10000) or share (0.05); default per the size")
-        parser.add_argument("--test", type=_split_size, help="pairs (10000) or share (0.05); default per the size")
+        parser.add_argument("--val", help="pairs (10000) or share (0.05); default per the size")
+        parser.add_argument("--test", help="pairs (10000) or share (0.05); default per the size")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--description", default="")
 
     def handle(self, *args, name: str, **options):
         try:
-            freeze_options = FreezeOptions(
-                mode=LabelMode(options["labels"]),
-                min_agreement=options["min_agreement"],
-                val=options["val"],
-                test=options["test"],
-                seed=options["seed"],
-            )
-        except ValueError as error:
+            given = {key: options[key] for key in ("labels", "min_agreement", "val", "test", "seed")}
+            freeze_options = FreezeOptions.from_input(**given)
+        except FreezeError as error:
             raise CommandError(str(error)) from None
-        with tqdm(total=0, unit="pairs", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar(unit="pairs", verbosity=options["verbosity"], stream=self.stderr) as progress:
             try:
                 version = dataset_freeze(
                     name=name, options=freeze_options, description=options["description"], progress=progress

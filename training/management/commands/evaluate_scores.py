@@ -30,8 +30,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, benchmark, annotations, scores, dimension, split, tie_threshold, validation, **options):
-        if tie_threshold is not None and not 0 <= tie_threshold <= 1:
-            raise CommandError(f"--tie-threshold is a probability gap in 0-1, got {tie_threshold}")
         try:
             metrics = score_file_metrics(
                 benchmark=benchmark,

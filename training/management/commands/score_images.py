@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.dimensions import DIMENSION_KEYS
+from training.management.evaluation import add_scoring_arguments
 
 
 class Command(BaseCommand):
@@ -13,14 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--prompt", required=True)
         parser.add_argument("--checkpoint", required=True)
         parser.add_argument("--dimension", action="append", choices=DIMENSION_KEYS, help="repeatable; default: overall")
-        parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-        parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument(
-            "--allow-untrained-dimensions",
-            action="store_true",
-            help="score dimensions the checkpoint was not trained on (refused otherwise)",
-        )
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_scoring_arguments(parser)
 
     def handle(self, *args, images, prompt, checkpoint, dimension, device, batch_size, json, **options):
         allow_untrained = options.get("allow_untrained_dimensions", False)

@@ -31,8 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args, dataset, name, queue, resume, **options):
         from training.trainer.main import config_values
 
-        options.setdefault("config_json", None)
-        values = config_values(_Namespace(options))
+        values = config_values(options)
         try:
             if resume:
                 if dataset or name or values:
@@ -73,14 +72,6 @@ class Command(BaseCommand):
         if version is None:
             raise CommandError(f"no dataset version named {name!r}")
         return version
-
-
-class _Namespace:
-    def __init__(self, values: dict) -> None:
-        self.__dict__.update(values)
-
-    def __getattr__(self, name: str):
-        return None
 
 
 class _ProgressBar:

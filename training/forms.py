@@ -123,6 +123,12 @@ class EvaluationRunForm(forms.Form):
         error_messages={"invalid_choice": "Unknown benchmark: choose an MHP test split or an imported benchmark."}
     )
     batch_size = _integer(min_value=1, max_value=4096, initial=16)
+    allow_untrained_dimensions = forms.BooleanField(
+        required=False,
+        label="MPS: allow untrained dimensions",
+        help_text="Score dimensions the checkpoint was not trained on (the published one: overall only); refused "
+        "otherwise.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

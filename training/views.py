@@ -68,7 +68,10 @@ def results(request: HttpRequest) -> HttpResponse:
 def _start_evaluation(request: HttpRequest, form: EvaluationRunForm) -> bool:
     data = form.cleaned_data
     options = EvaluationOptions(
-        arch=data["arch"].strip(), aesthetic_clip=data["aesthetic_clip"].strip(), batch_size=data["batch_size"]
+        arch=data["arch"].strip(),
+        aesthetic_clip=data["aesthetic_clip"].strip(),
+        batch_size=data["batch_size"],
+        allow_untrained_dimensions=data["allow_untrained_dimensions"],
     )
     try:
         run = evaluation_run_create(

@@ -197,3 +197,19 @@ def test_an_unexpected_error_fails_the_run_and_a_retry_after_the_fix_completes(
     run.refresh_from_db()
     assert (run.status, run.error, run.progress) == (JobStatus.SUCCEEDED, "", 1.0)
     assert (run.metrics["prompts"], run.metrics["images"]) == (2, 5)
+
+
+def test_the_page_scores_untrained_dimensions_only_when_allowed(
+    staff, settings, tmp_path, imagereward_set, mps_official_path, django_capture_on_commit_callbacks
+):
+    """MPS on an imported benchmark is evaluated on all four dimensions; the published release was trained on
+    overall only, so the queued run is refused by the scorer unless the form's box (the commands' flag) is set."""
+    settings.MODEL_ROOTS = [*settings.MODEL_ROOTS, tmp_path / "published"]
+    call_command("import_mps_checkpoint", str(mps_official_path), str(tmp_path / "published"))
+    form = {"weights": str(tmp_path / "published"), "benchmark": f"set:{imagereward_set.pk}"}
+    for allowed in ({}, {"allow_untrained_dimensions": "on"}):
+        assert _post(staff, {**form, **allowed}, django_capture_on_commit_callbacks).status_code == 302
+    refused, allowed = EvaluationRun.objects.order_by("pk")
+    assert (refused.config["allow_untrained_dimensions"], allowed.config["allow_untrained_dimensions"]) == (False, True)
+    assert refused.status == JobStatus.FAILED and "trained on overall only, not on aesthetics" in refused.error
+    assert allowed.status == JobStatus.SUCCEEDED, allowed.error

@@ -9,17 +9,20 @@ from pathlib import Path
 import pytest
 import torch
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.urls import reverse
 
 from annotation import roles
 from annotation.tests.factories import make_generator, make_image, make_prompt, make_user
 from datasets.models import EvaluationSet
 from mhp.env import env_paths
+from mhp.jobs import JobStatus
 from training import scoring
-from training.evaluation.jobs import EvaluationError, EvaluationOptions, evaluation_run_create
+from training.evaluation.jobs import EvaluationError, EvaluationOptions, evaluation_run_create, evaluation_run_execute
 from training.model_paths import OutsideModelRoots, model_path_allowed
 from training.models import EvaluationRun
-from training.mps import MPSModel, save_checkpoint, tiny_config
+from training.mps import DIMENSIONS, MPSModel, save_checkpoint, tiny_config
+from training.tests.benchmark_sets import tiny_imagereward_set
 
 OUTSIDE = "only paths under ARTIFACTS_ROOT or MODEL_ROOTS are read"
 
@@ -140,3 +143,38 @@ def test_the_cache_holds_at_most_its_size_least_recently_used_first(roots, empty
     assert [key[0] for key in scoring._scorers] == [str(paths[0]), str(paths[2])]
     with pytest.raises(ValueError, match="no checkpoint at"):
         scoring.cached_scorer(roots / "models" / "absent")
+
+
+@pytest.mark.django_db
+def test_a_queued_evaluation_is_checked_against_the_roots_again_on_the_worker(roots, settings, mps_official_path):
+    checkpoint = roots / "models" / "published"
+    call_command("import_mps_checkpoint", str(mps_official_path), str(checkpoint))
+    benchmark = tiny_imagereward_set(roots / "images", label="roots")
+    options = EvaluationOptions(dimensions=["overall"], device="cpu")
+    run = evaluation_run_create(
+        method="mps", weights=str(checkpoint), evaluation_set=benchmark, options=options, enqueue=False
+    )
+    settings.MODEL_ROOTS = []  # the workers' settings changed after the run was queued
+    run = evaluation_run_execute(run_id=run.pk)
+    assert run.status == JobStatus.FAILED and OUTSIDE in run.error
+
+
+@pytest.mark.django_db
+def test_untrained_dimensions_are_an_option_of_the_run_wherever_it_is_queued(roots, mps_official_path):
+    """The published release was trained on overall only: a run on all four is refused by the MPS scorer
+    unless its options allow it, the web's queued run as the commands' (the option is kept in its config)."""
+    checkpoint = roots / "models" / "published"
+    call_command("import_mps_checkpoint", str(mps_official_path), str(checkpoint))
+    benchmark = tiny_imagereward_set(roots / "images", label="untrained")
+    runs = {}
+    for allowed in (False, True):
+        options = EvaluationOptions(dimensions=list(DIMENSIONS), device="cpu", allow_untrained_dimensions=allowed)
+        run = evaluation_run_create(
+            method="mps", weights=str(checkpoint), evaluation_set=benchmark, options=options, enqueue=False
+        )
+        assert run.config["allow_untrained_dimensions"] is allowed
+        runs[allowed] = evaluation_run_execute(run_id=run.pk)
+    assert runs[False].status == JobStatus.FAILED
+    assert "trained on overall only, not on aesthetics, detail, alignment" in runs[False].error
+    assert runs[True].status == JobStatus.SUCCEEDED
+    assert set(runs[True].metrics["dimensions"]) == set(DIMENSIONS)

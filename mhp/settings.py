@@ -28,7 +28,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files served by whitenoise from the package: the API docs work offline.
+    "drf_spectacular_sidecar",
     "annotation",
     "datasets",
     "training",
@@ -59,6 +62,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The nav bar: the pages this user may open, on every page.
+                "mhp.navigation.nav",
             ],
         },
     },
@@ -88,6 +93,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The site's own files (favicon, stylesheet), next to the templates.
+STATICFILES_DIRS = [BASE_DIR / "frontend_static"]
 STATIC_ROOT = env_path("STATIC_ROOT", BASE_DIR / "staticfiles")
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 MEDIA_ROOT = env_path("MEDIA_ROOT", BASE_DIR / "media")
@@ -112,6 +119,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],  # fmt: skip
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `Authorization: Token <key>`, a key from the user's tokens page, for scripts. First, so a request
+        # without credentials or with a revoked key answers 401 (`WWW-Authenticate: Token`), not 403.
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -120,7 +130,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "MHP Studio API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MHP Studio API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # Celery: with no broker configured, tasks run eagerly in the calling process (the embedded default).
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))

@@ -13,8 +13,12 @@ from django.db.models import F
 from annotation import roles
 from annotation.demo import demo_load
 from annotation.labeling.tests.labeling_factories import judged_by
-from annotation.models import Category, Generator, Image, Judgement, Pair, Prompt, PromptStatus
+from annotation.models import Category, Generator, Image, ImportJob, ImportKind, Judgement, Pair, Prompt, PromptStatus
 from annotation.tests.factories import make_user
+from datasets.models import ExportJob
+from datasets.services.freeze import FreezeOptions, dataset_freeze
+from mhp.jobs import JobStatus
+from training.models import EvaluationRun, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +52,18 @@ def project():
         judged_by(annotator, pairs[:8] if annotator == annotators[0] else pairs[:4])
     pending = list(Prompt.objects.filter(status=PromptStatus.PENDING).order_by("id")[:5])
     Prompt.objects.filter(pk__in=[p.pk for p in pending[:3]]).update(status=PromptStatus.REJECTED)
+    # A frozen version of the four done pairs, and one job of each kind, so the home links to their pages.
+    version = dataset_freeze(name="v1", options=FreezeOptions(val=1, test=1))
+    ImportJob.objects.create(kind=ImportKind.PROMPTS, status=JobStatus.FAILED, error="not a JSONL file")
+    ImportJob.objects.create(
+        kind=ImportKind.IMAGES,
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+        summary={"lines_read": 2, "imported": 2, "duplicates": 0, "refused": 0, "refused_lines": []},
+    )
+    ExportJob.objects.create(version=version, status=JobStatus.RUNNING, progress=0.5)
+    TrainingRun.objects.create(name="run-1", dataset_version=version, status=JobStatus.QUEUED)
+    EvaluationRun.objects.create(benchmark="imagereward", status=JobStatus.SUCCEEDED, progress=1.0)
     return annotators
 
 
@@ -134,6 +150,23 @@ def test_the_admin_home_shows_the_databases_counts(project, browser_login, live_
     assert bars.count() == 14
     assert int(bars.last.get_attribute("data-value")) == 16
     assert sum(int(bars.nth(i).get_attribute("data-value")) for i in range(14)) == 16
+    # Jobs: the running export and the queued run first, each linked to its own page.
+    jobs = page.locator("#jobs tr[data-job]")
+    assert jobs.count() == 5
+    assert {jobs.nth(i).get_attribute("data-job").split("-")[0] for i in range(2)} == {"export", "training"}
+    assert "not a JSONL file" in page.locator("#jobs").inner_text()
+    assert page.locator("#dataset-versions").inner_text().count("v1") == 1
+
+
+def test_pages_follow_the_systems_dark_scheme_and_have_a_favicon(project, browser_login, live_server):
+    page = browser_login("demo-annotator")
+    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (light, dark) == ("rgb(246, 248, 250)", "rgb(18, 22, 27)")
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    response = page.request.get(f"{live_server.url}{icon}")
+    assert response.status == 200 and response.headers["content-type"].startswith("image/svg")
 
 
 def test_the_annotator_home_counts_their_own_work(project, browser_login, live_server):

@@ -24,7 +24,7 @@ from annotation.models import (
     PromptReview,
     PromptStatus,
 )
-from annotation.prompts.selectors import category_balance, prompt_disagreements_list
+from annotation.prompts.selectors import category_balance, prompt_disagreements_list, prompt_filter_queue
 from datasets.models import DatasetVersion, ExportJob
 from mhp.jobs import JobStatus
 from training.models import EvaluationRun, TrainingRun
@@ -105,17 +105,7 @@ def pairs_waiting(*, user: AbstractBaseUser) -> int:
 
 
 def prompts_waiting(*, user: AbstractBaseUser) -> int:
-    """Prompts the filter form would still offer this user (the filter queue's own conditions)."""
-    return (
-        Prompt.objects.filter(
-            status=PromptStatus.PENDING,
-            near_duplicate_of__isnull=True,
-            needs_reviewer=False,
-            reviews_done__lt=F("reviews_required"),
-        )
-        .exclude(reviews__reviewer=user)
-        .count()
-    )
+    return prompt_filter_queue(user=user).count()
 
 
 def annotator_home(*, user: AbstractBaseUser) -> dict:

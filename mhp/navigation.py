@@ -88,6 +88,7 @@ SECTIONS: tuple[tuple[str, tuple[Page, ...]], ...] = (
     (
         "Admin",
         (
+            _admin("Labeling guidelines", "annotation_guideline_changelist", "annotation.view_guideline"),
             _admin("Users", "auth_user_changelist", "auth.view_user"),
             _admin("Annotator profiles", "annotation_annotatorprofile_changelist", "annotation.view_annotatorprofile"),
             _admin("Admin site", "index", None),

@@ -1,6 +1,7 @@
 """The reviewer's home: the disputes and prompt disagreements waiting, counted as their pages count them."""
 
 import pytest
+from django.core.cache import cache
 from django.db.models import F
 from django.urls import reverse
 
@@ -9,6 +10,13 @@ from annotation.labeling.tests.labeling_factories import judged_by, make_pairs
 from annotation.models import Adjudication, Judgement, Pair
 from annotation.prompts.tests.test_prompt_disagreements import _disputed
 from annotation.tests.factories import make_user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The homes read cached figures (open pairs, quality); a previous test's must not stand in for this one's.
+    cache.clear()
+
 
 pytestmark = pytest.mark.django_db
 

@@ -137,6 +137,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "mhp.schema.token_auth_listed_last"],
 }
 
 # Celery: with no broker configured, tasks run eagerly in the calling process (the embedded default).

@@ -106,3 +106,17 @@ def test_a_frozen_versions_statistics_are_charts_not_json(client):
     # The overall labels: first 3, second 2, tie 1 of 6 as one stacked bar.
     assert 'class="label-first" data-value="3" x="0.0" width="120.0"' in body
     assert 'class="label-second" data-value="2" x="120.0" width="80.0"' in body
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_token_authentication(client):
+    client.force_login(make_user(roles.ADMIN))
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["components"]["securitySchemes"]["tokenAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": 'Token-based authentication with required prefix "Token"',
+    }
+    security = schema["paths"]["/api/label/me/"]["get"]["security"]
+    assert {"tokenAuth": []} in security and security[0] == {"cookieAuth": []}

@@ -177,7 +177,7 @@ def _job_row(kind: str, job, url: str) -> dict:
 
 def _import_url(job: ImportJob) -> str:
     if job.kind == ImportKind.IMAGES:
-        return reverse("admin:annotation_image_zip_report", args=[job.pk])
+        return reverse("admin:annotation_image_zip_progress", args=[job.pk])
     return reverse("admin:annotation_importjob_prompt_progress", args=[job.pk])
 
 

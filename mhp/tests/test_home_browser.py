@@ -188,3 +188,5 @@ def test_the_annotator_home_counts_their_own_work(project, browser_login, live_s
     assert page.locator("#pipeline-counts").count() == 0
     page.click("#work a:has-text('Judge image pairs')")
     page.wait_for_url(f"{live_server.url}/label/")
+    # Let the page's own requests (claiming pairs) finish before the test's database is flushed.
+    page.wait_for_load_state("networkidle")

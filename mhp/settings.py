@@ -69,6 +69,16 @@ DATABASES = {"default": env_database("DATABASE_URL", BASE_DIR / "db.sqlite3")}
 # plans again. Health checks drop a connection the server closed instead of failing a request on it.
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves a small team: readers never wait for a writer (WAL), a writer waits
+    # for another instead of failing at once (busy timeout), and every transaction takes the write lock
+    # when it begins, so two that read first can no longer deadlock on the upgrade ("database is locked",
+    # which no timeout cures).
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 20.0, minimum=0.0),
+        "transaction_mode": "IMMEDIATE",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ModelBackend, plus the labeling permission read in the same query as the user (see the module).

@@ -76,6 +76,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+_RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate, `N/second|minute|hour|day`; `off` turns the throttle off (None)."""
+    value = _raw(name) or default
+    if value.lower() == "off":
+        return None
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise _fail(name, value, f"N/{'|'.join(_RATE_PERIODS)} with N >= 1, or off")
+    return value
+
+
 def env_path(name: str, default: Path) -> Path:
     value = _raw(name)
     return default if value in (None, "") else Path(value).expanduser().resolve()

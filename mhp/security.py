@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from rest_framework import throttling
+from rest_framework.settings import api_settings
 
 
 def client_ip(request) -> str:
@@ -14,6 +15,10 @@ def client_ip(request) -> str:
 class _FixedWindowThrottle(throttling.SimpleRateThrottle):
     """One counter per client and window. DRF's own throttles keep each request's time in the cache, a
     list as long as the rate that is read and written back whole on every request (and races)."""
+
+    def get_rate(self) -> str | None:
+        # Read when the throttle is made (DRF binds the rates when its module is imported).
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None or (key := self.get_cache_key(request, view)) is None:

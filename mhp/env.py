@@ -105,6 +105,18 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str 
     return value
 
 
+def s3_origins(bucket: str, region: str | None, endpoint: str | None) -> list[str]:
+    """Where a bucket's (signed) URLs point, virtual-hosted or path style (only the bucket's own path),
+    for the CSP's img-src."""
+    if not bucket:
+        return []
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{bucket}.{parts.netloc}", f"{parts.scheme}://{parts.netloc}/{bucket}/"]
+    hosts = ["s3.amazonaws.com", *([f"s3.{region}.amazonaws.com"] if region else [])]
+    return [origin for host in hosts for origin in (f"https://{bucket}.{host}", f"https://{host}/{bucket}/")]
+
+
 @dataclass(frozen=True)
 class _DatabaseScheme:
     engine: str

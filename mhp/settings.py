@@ -8,7 +8,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
 
-from mhp.env import env_bool, env_database, env_float, env_int, env_list, env_path, env_rate, env_str, env_url
+from mhp.env import (
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_rate,
+    env_str,
+    env_url,
+    s3_origins,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,6 +140,19 @@ if MEDIA_ACCEL_REDIRECT and not (MEDIA_ACCEL_REDIRECT.startswith("/") and MEDIA_
     raise ImproperlyConfigured(f"MEDIA_ACCEL_REDIRECT={MEDIA_ACCEL_REDIRECT!r} must start and end with '/'.")
 # Storages that sign their URLs (S3) make them valid for this long.
 MEDIA_URL_EXPIRE_SECONDS = env_int("MEDIA_URL_EXPIRE_SECONDS", 3600, minimum=60)
+# Files in an S3 bucket instead of MEDIA_ROOT (django-storages[s3]; credentials from boto3's usual
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the instance role). Objects stay private: browsers get
+# signed URLs that expire (mhp.media.media_url).
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME")
+AWS_S3_ENDPOINT_URL = env_url("AWS_S3_ENDPOINT_URL", None, schemes=("https", "http"))
+AWS_QUERYSTRING_AUTH = True
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_QUERYSTRING_EXPIRE = MEDIA_URL_EXPIRE_SECONDS
+AWS_DEFAULT_ACL = None
+AWS_S3_FILE_OVERWRITE = False
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {"BACKEND": env_str("FILE_STORAGE_BACKEND", "storages.backends.s3.S3Storage")}
 # In development whitenoise serves straight from the apps' static folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -254,8 +278,8 @@ AXES_VERBOSE = False
 
 # Content-Security-Policy: scripts and <style> elements only from this site or with the request's nonce
 # (templates write nonce="{{ request.csp_nonce }}"); style attributes stay allowed (bar widths, colours).
-# MEDIA_ORIGINS adds where images come from when they are not served by this site (an S3 bucket).
-MEDIA_ORIGINS = env_list("MEDIA_ORIGINS", [])
+# MEDIA_ORIGINS: where images come from when this site does not serve them (default: the S3 bucket's).
+MEDIA_ORIGINS = env_list("MEDIA_ORIGINS", s3_origins(AWS_STORAGE_BUCKET_NAME, AWS_S3_REGION_NAME, AWS_S3_ENDPOINT_URL))
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -1,5 +1,12 @@
 """Images reach annotators and staff through mhp.media; nothing else under MEDIA_ROOT is served."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -10,6 +17,7 @@ from annotation.tests.factories import make_pair, make_user
 from mhp.media import media_url
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -70,3 +78,48 @@ def test_behind_nginx_the_answer_is_an_internal_redirect(pair):
     assert response.status_code == 200 and response.content == b""
     assert response["X-Accel-Redirect"] == f"/_protected_media/{name}"
     assert response["Content-Type"] == "image/png"
+
+
+S3_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from annotation.models import Image
+from mhp.media import media_url
+url = media_url(Image(file="images/ab/" + "ab" * 32 + ".png").file)
+print(json.dumps({"url": url, "img_src": settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"]}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "origin"),
+    [
+        ("", "https://mhp-media.s3.amazonaws.com/"),
+        ("https://minio.example.test:9000", "https://minio.example.test:9000/"),
+    ],
+)
+def test_with_a_bucket_browsers_get_a_signed_url_the_policy_allows(endpoint, origin):
+    pytest.importorskip("boto3", reason="boto3 (requirements-dev.txt) signs S3 URLs")
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mhp.settings",
+        "DEBUG": "1",
+        "AWS_STORAGE_BUCKET_NAME": "mhp-media",
+        "AWS_S3_REGION_NAME": "eu-west-1",
+        "AWS_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLETEST",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+        "MEDIA_URL_EXPIRE_SECONDS": "600",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", S3_PROBE], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    url = urlsplit(probe["url"])
+    query = parse_qs(url.query)
+    assert probe["url"].startswith(origin) and url.path.endswith(".png")
+    # Signed (SigV4), valid for MEDIA_URL_EXPIRE_SECONDS, never a public URL.
+    assert query["X-Amz-Expires"] == ["600"] and query["X-Amz-Signature"] and "X-Amz-Credential" in query
+    allowed = [source for source in probe["img_src"] if source.startswith("http")]
+    assert any(probe["url"].startswith(source.rstrip("/") + "/") for source in allowed), (probe["url"], allowed)

@@ -26,12 +26,10 @@ class _FixedWindowThrottle(throttling.SimpleRateThrottle):
         now = self.timer()
         window = int(now // self.duration)
         self.key = f"{key}:{window}"
-        self.cache.add(self.key, 0, self.duration + 1)
         try:
             count = self.cache.incr(self.key)
-        except ValueError:  # the window's counter expired between add and incr
-            self.cache.set(self.key, 1, self.duration + 1)
-            count = 1
+        except ValueError:  # the window's first request; add loses only to a concurrent first request
+            count = 1 if self.cache.add(self.key, 1, self.duration + 1) else self.cache.incr(self.key)
         self.seconds_left = (window + 1) * self.duration - now
         return count <= self.num_requests
 

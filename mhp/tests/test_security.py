@@ -49,7 +49,18 @@ def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def test_api_throttle_answers_429_past_the_rate_per_user(settings):
+@pytest.fixture(params=["locmem", "redis"])
+def throttle_cache(request, settings):
+    """The throttle's counters in each cache a deployment has: per process, or shared in Redis."""
+    if request.param == "redis":
+        request.getfixturevalue("clean_redis")
+        settings.CACHES = {
+            "default": {"BACKEND": "mhp.cache.SharedClientRedisCache", "LOCATION": settings.TEST_REDIS_URL}
+        }
+    return request.param
+
+
+def test_api_throttle_answers_429_past_the_rate_per_user(settings, throttle_cache):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon": "2/minute", "user": "3/minute"},

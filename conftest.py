@@ -48,7 +48,20 @@ def pytest_sessionstart(session):
         )
 
 
+_DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "database: uses the database (set from its fixtures and django_db marks)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marks added here
 def pytest_collection_modifyitems(config, items):
+    # CI's SQLite pass runs `-m "database and not postgres"`: a test that never touches the database
+    # would only repeat what the PostgreSQL pass showed.
+    for item in items:
+        if item.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
     if _database_vendor() == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")

@@ -101,7 +101,9 @@ def chromium():
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    # Playwright's polling wait_for_function compiles its predicate with eval, which the site's CSP
+    # refuses; the policy itself is checked in a context that enforces it (mhp/tests/test_csp_browser.py).
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

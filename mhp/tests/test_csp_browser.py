@@ -10,6 +10,16 @@ from annotation.tests.labeling_factories import make_pairs
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def page(chromium):
+    """Unlike the suite's page fixture, this one enforces the policy."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
 def _watch(page, base_url: str) -> tuple[list[str], list[str]]:
     """Console errors about the policy, and requests to any other origin."""
     violations: list[str] = []
@@ -31,10 +41,10 @@ def test_the_labeling_page_shows_both_images_and_breaks_no_policy(browser_login,
     make_user(roles.ANNOTATOR, username="csp-annotator")
     page = browser_login("csp-annotator")
     violations, foreign = _watch(page, live_server.url)
-    page.goto(f"{live_server.url}/label/")
+    page.goto(f"{live_server.url}/label/", wait_until="load")  # after every image of the page
     for image in ("#left-image", "#right-image"):
-        page.wait_for_function(f"document.querySelector('{image}').complete")
-        assert page.eval_on_selector(image, "element => element.naturalWidth") > 0, image
+        loaded = page.eval_on_selector(image, "element => element.complete && element.naturalWidth")
+        assert loaded > 0, image
     assert (violations, foreign) == ([], [])
 
 

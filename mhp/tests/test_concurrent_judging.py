@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation import roles
+from annotation.labeling.tests.labeling_factories import ANSWERS_LEFT, make_pairs
 from annotation.models import Judgement, Pair
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import ANSWERS_LEFT, make_pairs
 
 ANNOTATORS = 3
 PAIRS = 24

@@ -4,8 +4,8 @@ script, and the API docs render from the installed package, with no violation an
 import pytest
 
 from annotation import roles
+from annotation.labeling.tests.labeling_factories import make_pairs
 from annotation.tests.factories import make_user
-from annotation.tests.labeling_factories import make_pairs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -35,6 +35,16 @@ def test_wrong_passwords_lock_the_username_out_even_for_the_right_one(settings):
     assert _log_in(Client(), other.username, "pw-123456").status_code == 302
 
 
+def test_behind_the_proxy_the_lockout_counts_per_client_address(settings):
+    settings.BEHIND_PROXY = True
+    user = make_user(roles.ANNOTATOR)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _log_in(Client(HTTP_X_REAL_IP="203.0.113.7"), user.username, "wrong")
+    assert _log_in(Client(HTTP_X_REAL_IP="203.0.113.7"), user.username, "pw-123456").status_code == 429
+    # The same account from another address (nginx's X-Real-IP, not the proxy's own) still logs in.
+    assert _log_in(Client(HTTP_X_REAL_IP="198.51.100.9"), user.username, "pw-123456").status_code == 302
+
+
 def test_basic_auth_guesses_count_towards_the_lockout(settings):
     user = make_user(roles.ANNOTATOR)
     client = Client()

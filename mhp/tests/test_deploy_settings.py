@@ -8,23 +8,30 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _compose_settings() -> dict[str, str]:
+    """The fixed values docker-compose gives the app (HTTPS, BEHIND_PROXY, MEDIA_ACCEL_REDIRECT...)."""
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-app-environment"]
+    return {key: str(value) for key, value in environment.items() if "${" not in str(value) and "://" not in str(value)}
+
+
 def production_environment(**overrides: str) -> dict[str, str]:
-    """What docker-compose gives the web service (see docker-compose.yml), on the test's database."""
+    """What docker-compose gives the web service, with the .env values the README asks for, on the test's
+    database."""
     db = connection.settings_dict
     environment = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DEBUG"}}
     return {
         **environment,
+        **_compose_settings(),
         "DJANGO_SETTINGS_MODULE": "mhp.settings",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "mhp.example.com",
-        "HTTPS": "1",
-        "BEHIND_PROXY": "1",
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{db['NAME']}"),
         **overrides,
     }

@@ -1,10 +1,12 @@
 """Real processes for tests: Celery workers and a gunicorn web server on the test database and Redis."""
 
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -70,11 +72,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@functools.cache
+def collected_static() -> str:
+    """The static files collected once per test session, as the image's build does (production settings
+    serve them from a manifest and refuse a page that names a file it does not list)."""
+    root = tempfile.mkdtemp(prefix="mhp-test-static-collected-")
+    command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+    subprocess.run(command, cwd=ROOT, env={**service_environment(), "STATIC_ROOT": root}, check=True, timeout=600)
+    return root
+
+
 def start_web(**environment: str) -> tuple[subprocess.Popen, str]:
     """gunicorn serving the project, as deployed; returns the process and its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "mhp.wsgi:application", "-w", "1", "-b", f"127.0.0.1:{port}"]
-    web = subprocess.Popen(command, cwd=ROOT, env={**service_environment(), **environment}, stderr=subprocess.DEVNULL)
+    env = {**service_environment(), "STATIC_ROOT": collected_static(), **environment}
+    web = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     # A loaded machine can take a while to import Django and torch-free apps in a fresh process.
     deadline = time.monotonic() + 120

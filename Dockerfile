@@ -3,7 +3,9 @@ FROM python:3.11-slim AS web
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY requirements-web.txt .
-RUN pip install -r requirements-web.txt
+# Extra packages, e.g. `--build-arg PIP_EXTRA=boto3` for media in an S3 bucket (README, "Deploy").
+ARG PIP_EXTRA=""
+RUN pip install -r requirements-web.txt $PIP_EXTRA
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput -v0
 EXPOSE 8000

@@ -84,7 +84,8 @@ def _draw_images(prompt: Prompt, generators: list[Generator], summary: DemoSumma
             image, created = image_store(
                 prompt=prompt,
                 generator=generator,
-                data=placeholder_png(seed, label=generator.name),
+                # No label: judges must not learn which generator drew an image.
+                data=placeholder_png(seed),
                 seed=seed,
                 generation_settings={"placeholder": True},
             )
@@ -93,8 +94,8 @@ def _draw_images(prompt: Prompt, generators: list[Generator], summary: DemoSumma
     return images
 
 
-def placeholder_png(seed: int, *, label: str) -> bytes:
-    """A deterministic abstract picture: a two-colour gradient with a few shapes, labelled."""
+def placeholder_png(seed: int, *, label: str = "") -> bytes:
+    """A deterministic abstract picture: a two-colour gradient with a few shapes, with `label` printed if given."""
     rng = random.Random(seed)
     top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
     canvas = PILImage.new("RGB", (IMAGE_SIZE, IMAGE_SIZE))
@@ -109,7 +110,8 @@ def placeholder_png(seed: int, *, label: str) -> bytes:
         x1, y1 = x0 + rng.randint(20, 120), y0 + rng.randint(20, 120)
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
         shape([x0, y0, x1, y1], fill=tuple(rng.randrange(256) for _ in range(3)))
-    draw.text((8, IMAGE_SIZE - 18), f"{label} #{seed}", fill=(255, 255, 255))
+    if label:
+        draw.text((8, IMAGE_SIZE - 18), f"{label} #{seed}", fill=(255, 255, 255))
     buffer = io.BytesIO()
     canvas.save(buffer, "PNG")
     return buffer.getvalue()

@@ -4,6 +4,7 @@ from django.utils.html import format_html, format_html_join
 
 from datasets.admin_views import export_job_admin_urls, version_admin_urls
 from datasets.models import DatasetItem, DatasetStatus, DatasetVersion, EvaluationItem, EvaluationSet, ExportJob
+from datasets.stats_display import version_stats_html
 from mhp.admin_base import JOB_FIELDS, BigTableAdmin
 
 
@@ -29,7 +30,17 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "seed", "pairs", "created_at", "frozen_at")
     list_filter = ("status",)
     search_fields = ("name",)
-    readonly_fields = ("counts", "export_link", "config", "stats", "progress", "error", "created_at", "frozen_at")
+    readonly_fields = (
+        "counts",
+        "stats_charts",
+        "export_link",
+        "config",
+        "stats",
+        "progress",
+        "error",
+        "created_at",
+        "frozen_at",
+    )
     change_list_template = "datasets/admin_datasetversion_change_list.html"
 
     def get_urls(self):
@@ -51,6 +62,14 @@ class DatasetVersionAdmin(admin.ModelAdmin):
             # A frozen version never changes.
             return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
         return self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        # The statistics show as tables ("counts") and charts; their raw JSON would only repeat them.
+        return [name for name in super().get_fields(request, obj) if name != "stats"]
+
+    @admin.display(description="charts")
+    def stats_charts(self, version: DatasetVersion) -> str:
+        return version_stats_html(version.stats)
 
     @admin.display(description="pairs")
     def pairs(self, version: DatasetVersion) -> int | None:

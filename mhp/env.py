@@ -76,6 +76,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+_RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate, `N/second|minute|hour|day`; `off` turns the throttle off (None)."""
+    value = _raw(name) or default
+    if value.lower() == "off":
+        return None
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise _fail(name, value, f"N/{'|'.join(_RATE_PERIODS)} with N >= 1, or off")
+    return value
+
+
 def env_path(name: str, default: Path) -> Path:
     value = _raw(name)
     return default if value in (None, "") else Path(value).expanduser().resolve()
@@ -101,6 +115,18 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str 
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
         raise _fail(name, value, f"a URL with scheme {'/'.join(schemes)}")
     return value
+
+
+def s3_origins(bucket: str, region: str | None, endpoint: str | None) -> list[str]:
+    """Where a bucket's (signed) URLs point, virtual-hosted or path style (only the bucket's own path),
+    for the CSP's img-src."""
+    if not bucket:
+        return []
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{bucket}.{parts.netloc}", f"{parts.scheme}://{parts.netloc}/{bucket}/"]
+    hosts = ["s3.amazonaws.com", *([f"s3.{region}.amazonaws.com"] if region else [])]
+    return [origin for host in hosts for origin in (f"https://{bucket}.{host}", f"https://{host}/{bucket}/")]
 
 
 @dataclass(frozen=True)

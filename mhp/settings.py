@@ -1,12 +1,26 @@
 """MHP Studio settings, read from environment variables (see README, "Settings")."""
 
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
 
-from mhp.env import env_bool, env_database, env_float, env_int, env_list, env_path, env_paths, env_str, env_url
+from mhp.env import (
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_paths,
+    env_rate,
+    env_str,
+    env_url,
+    s3_origins,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,6 +33,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Served over HTTPS (at a TLS proxy) and reached only through a proxy: see "Behind TLS" below.
+HTTPS = env_bool("HTTPS", False)
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -28,7 +45,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files served by whitenoise from the package: the API docs work offline.
+    "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "annotation",
     "datasets",
     "training",
@@ -44,6 +66,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mhp.urls"
@@ -59,6 +84,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The nav bar: the pages this user may open, on every page.
+                "mhp.navigation.nav",
             ],
         },
     },
@@ -69,14 +96,26 @@ DATABASES = {"default": env_database("DATABASE_URL", BASE_DIR / "db.sqlite3")}
 # plans again. Health checks drop a connection the server closed instead of failing a request on it.
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves a small team: readers never wait for a writer (WAL), a writer waits
+    # for another instead of failing at once (busy timeout), and every transaction takes the write lock
+    # when it begins, so two that read first can no longer deadlock on the upgrade ("database is locked",
+    # which no timeout cures).
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 20.0, minimum=0.0),
+        "transaction_mode": "IMMEDIATE",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# ModelBackend, plus the labeling permission read in the same query as the user (see the module).
-AUTHENTICATION_BACKENDS = ["annotation.auth_backend.LabelingModelBackend"]
+# django-axes first: it refuses a locked-out login before any password is checked. Then ModelBackend,
+# plus the labeling permission read in the same query as the user (see the module).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "annotation.auth_backend.LabelingModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -88,6 +127,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The site's own files (favicon, stylesheet), next to the templates.
+STATICFILES_DIRS = [BASE_DIR / "frontend_static"]
 STATIC_ROOT = env_path("STATIC_ROOT", BASE_DIR / "staticfiles")
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 MEDIA_ROOT = env_path("MEDIA_ROOT", BASE_DIR / "media")
@@ -99,6 +140,26 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+# Set where nginx serves media (docker-compose: /_protected_media/): Django authorises each image and
+# answers X-Accel-Redirect to that internal location; unset, Django streams the file itself (mhp/media.py).
+MEDIA_ACCEL_REDIRECT = env_str("MEDIA_ACCEL_REDIRECT", "")
+if MEDIA_ACCEL_REDIRECT and not (MEDIA_ACCEL_REDIRECT.startswith("/") and MEDIA_ACCEL_REDIRECT.endswith("/")):
+    raise ImproperlyConfigured(f"MEDIA_ACCEL_REDIRECT={MEDIA_ACCEL_REDIRECT!r} must start and end with '/'.")
+# Storages that sign their URLs (S3) make them valid for this long.
+MEDIA_URL_EXPIRE_SECONDS = env_int("MEDIA_URL_EXPIRE_SECONDS", 3600, minimum=60)
+# Files in an S3 bucket instead of MEDIA_ROOT (django-storages[s3]; credentials from boto3's usual
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the instance role). Objects stay private: browsers get
+# signed URLs that expire (mhp.media.media_url).
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME")
+AWS_S3_ENDPOINT_URL = env_url("AWS_S3_ENDPOINT_URL", None, schemes=("https", "http"))
+AWS_QUERYSTRING_AUTH = True
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_QUERYSTRING_EXPIRE = MEDIA_URL_EXPIRE_SECONDS
+AWS_DEFAULT_ACL = None
+AWS_S3_FILE_OVERWRITE = False
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {"BACKEND": env_str("FILE_STORAGE_BACKEND", "storages.backends.s3.S3Storage")}
 # In development whitenoise serves straight from the apps' static folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -112,6 +173,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],  # fmt: skip
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `Authorization: Token <key>`, a key from the user's tokens page, for scripts. First, so a request
+        # without credentials or with a revoked key answers 401 (`WWW-Authenticate: Token`), not 403.
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -119,8 +183,28 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Behind nginx the client is the last address it adds to X-Forwarded-For.
+    "NUM_PROXIES": 1 if BEHIND_PROXY else None,
+    "DEFAULT_THROTTLE_CLASSES": ["mhp.security.AnonRateThrottle", "mhp.security.UserRateThrottle"],
+    # Per account and per minute: far above a person (one judgement a second is two calls) and above the
+    # labeling benchmark's fastest client (about 190 calls a second); password guessing is axes' job.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
+        "user": env_rate("API_THROTTLE_USER", "12000/minute"),
+    },
 }
-SPECTACULAR_SETTINGS = {"TITLE": "MHP Studio API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MHP Studio API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed package, never from a CDN: pages work offline and under the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # `check --deploy` is about the deployment; the schema's quality is `manage.py spectacular --validate`'s.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "mhp.schema.token_auth_listed_last"],
+}
 
 # Celery: with no broker configured, tasks run eagerly in the calling process (the embedded default).
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))
@@ -182,6 +266,49 @@ MODEL_ROOTS = env_paths("MODEL_ROOTS", [])
 
 # The MPS checkpoint the scoring API uses when a request names none (any format load_checkpoint reads).
 MPS_CHECKPOINT = env_str("MPS_CHECKPOINT", "")
+
+# Behind TLS (see README, "Deploy"): HTTPS=1 turns on the redirect, secure cookies and HSTS;
+# BEHIND_PROXY=1 trusts the proxy's X-Forwarded-Proto and X-Real-IP (nginx in docker-compose sets both,
+# overwriting whatever a client sent), so set it only when every request comes through that proxy.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+SECURE_SSL_REDIRECT = HTTPS
+# Container health probes ask over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Login throttling: AXES_FAILURE_LIMIT wrong passwords for one username from one address lock that
+# pair out for AXES_COOLOFF_MINUTES (HTTP 429); a success resets the count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "mhp.security.client_ip"
+AXES_VERBOSE = False
+
+# Content-Security-Policy: scripts and <style> elements only from this site or with the request's nonce
+# (templates write nonce="{{ request.csp_nonce }}"); style attributes stay allowed (bar widths, colours).
+# MEDIA_ORIGINS: where images come from when this site does not serve them (default: the S3 bucket's).
+MEDIA_ORIGINS = env_list("MEDIA_ORIGINS", s3_origins(AWS_STORAGE_BUCKET_NAME, AWS_S3_REGION_NAME, AWS_S3_ENDPOINT_URL))
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", *MEDIA_ORIGINS],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,

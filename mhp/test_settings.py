@@ -16,6 +16,10 @@ CELERY_TASK_ALWAYS_EAGER = True
 
 MEDIA_ROOT = tempfile.mkdtemp(prefix="mhp-test-media-")
 ARTIFACTS_ROOT = tempfile.mkdtemp(prefix="mhp-test-artifacts-")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as the demo runs: an in-memory database shares one cache between threads, where locking
+    # works differently and the concurrency tests would prove nothing.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.mkdtemp(prefix="mhp-test-db-"), "test.sqlite3")}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 STATIC_ROOT = tempfile.mkdtemp(prefix="mhp-test-static-")

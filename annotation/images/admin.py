@@ -27,6 +27,7 @@ from annotation.models import (
 )
 from mhp.admin_base import BigTableAdmin, admin_context, admin_page
 from mhp.jobs import FINISHED_STATUSES
+from mhp.media import media_url
 
 
 class ImageZipForm(forms.Form):
@@ -117,7 +118,7 @@ def _thumbnail(image: Image, size: int = 96) -> str:
     source = image.thumbnail or image.file
     if not source:
         return "-"
-    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', source.url, size, size)
+    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', media_url(source), size, size)
 
 
 @admin.register(Image)

@@ -13,12 +13,13 @@ from django.utils import timezone
 from annotation.dimensions import DIMENSION_KEYS, DIMENSIONS
 from annotation.labeling.quality import CATEGORIES, QualityTally, Rating
 from annotation.models import Adjudication, AnnotatorProfile, Guideline, Image, Judgement, Pair, PairLease, Side
+from mhp.media import media_url
 
 
 def _image_payload(image: Image) -> dict:
     return {
-        "url": image.file.url,
-        "thumbnail_url": image.thumbnail.url if image.thumbnail else image.file.url,
+        "url": media_url(image.file),
+        "thumbnail_url": media_url(image.thumbnail or image.file),
         "width": image.width,
         "height": image.height,
     }

@@ -17,7 +17,6 @@ from annotation.labeling.selectors import (
     annotator_counts,
     disputed_pairs,
     guidelines,
-    lease_images,
     lease_payload,
     open_pairs_count,
     pair_vote_rows,
@@ -63,7 +62,6 @@ def label_form(request: HttpRequest) -> HttpResponse:
     context = {
         "lease": lease,
         "payload": lease_payload(lease) if lease else None,
-        "images": lease_images(lease) if lease else None,
         "dimensions": DIMENSIONS,
         "answers": queue.SCREEN_ANSWERS,
         "counts": annotator_counts(user=request.user),

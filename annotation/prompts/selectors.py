@@ -3,9 +3,23 @@
 import math
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from annotation.models import AugmentationJob, Category, ImportJob, ImportKind, Prompt, PromptReview, PromptStatus
+
+
+def prompt_filter_queue(*, user) -> QuerySet[Prompt]:
+    """Prompts the filter form may still offer this user: pending, kept, not with a reviewer, short of reviews."""
+    return (
+        Prompt.objects.filter(
+            status=PromptStatus.PENDING,
+            near_duplicate_of__isnull=True,
+            needs_reviewer=False,
+            reviews_done__lt=F("reviews_required"),
+        )
+        .exclude(reviews__reviewer=user)
+        .order_by("id")
+    )
 
 
 def near_duplicate_groups_list() -> QuerySet[Prompt]:

@@ -61,10 +61,22 @@ def _write(model: type[Model], columns: list[str], rows: Iterable[tuple], progre
                         progress(model._meta.model_name, count)
             return count
         marks = ", ".join(["%s"] * len(columns))
-        for batch in itertools.batched(rows, INSERT_BATCH):
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", batch)
+        for batch in _batched(rows, INSERT_BATCH):
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", [_plain(row) for row in batch])
             count += len(batch)
     return count
+
+
+def _batched(rows: Iterable[tuple], size: int) -> Iterable[tuple[tuple, ...]]:
+    """itertools.batched, which Python 3.11 (the oldest the project supports) lacks."""
+    iterator = iter(rows)
+    while batch := tuple(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _plain(row: tuple) -> tuple:
+    # Django keeps a UUIDField as 32 hex characters where the database has no uuid type (SQLite).
+    return tuple(value.hex if isinstance(value, uuid.UUID) else value for value in row)
 
 
 def _tiny_png(image_id: int) -> bytes:

@@ -1,10 +1,12 @@
 """Real processes for tests: Celery workers and a gunicorn web server on the test database and Redis."""
 
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,13 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def service_environment() -> dict[str, str]:
     """What a worker or web process needs to share the test's database, Redis and media folder."""
     db = connection.settings_dict
+    if connection.vendor == "sqlite":  # the test database is a file (mhp.test_settings) the processes share
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mhp.settings",
         "SECRET_KEY": "service-test-key",
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": settings.TEST_REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
@@ -60,17 +66,28 @@ def start_worker(queues: str) -> subprocess.Popen:
     pytest.fail("the Celery worker did not become ready")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def start_web() -> tuple[subprocess.Popen, str]:
+@functools.cache
+def collected_static() -> str:
+    """The static files collected once per test session, as the image's build does (production settings
+    serve them from a manifest and refuse a page that names a file it does not list)."""
+    root = tempfile.mkdtemp(prefix="mhp-test-static-collected-")
+    command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+    subprocess.run(command, cwd=ROOT, env={**service_environment(), "STATIC_ROOT": root}, check=True, timeout=600)
+    return root
+
+
+def start_web(**environment: str) -> tuple[subprocess.Popen, str]:
     """gunicorn serving the project, as deployed; returns the process and its base URL."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "gunicorn", "mhp.wsgi:application", "-w", "1", "-b", f"127.0.0.1:{port}"]
-    web = subprocess.Popen(command, cwd=ROOT, env=service_environment(), stderr=subprocess.DEVNULL)
+    env = {**service_environment(), "STATIC_ROOT": collected_static(), **environment}
+    web = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     # A loaded machine can take a while to import Django and torch-free apps in a fresh process.
     deadline = time.monotonic() + 120

@@ -26,7 +26,7 @@ def test_docker_compose_config_accepts_the_file():
     result = subprocess.run([*command, "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
-    assert set(resolved["services"]) == {"db", "redis", "web", "worker", "beat", "gpu-worker"}
+    assert set(resolved["services"]) == {"db", "redis", "web", "nginx", "worker", "beat", "gpu-worker"}
 
 
 def _queue_of(command: list[str]) -> str:
@@ -43,6 +43,15 @@ def test_compose_services_are_wired_as_documented():
     assert "gunicorn" in json.dumps(services["web"]["command"])
     assert services["beat"]["command"][:4] == ["celery", "-A", "mhp", "beat"]
     assert {"db-data", "media"} <= set(compose["volumes"])
+    # Only nginx is published; it reads media read-only and serves it only where Django sends it.
+    assert "ports" not in services["web"] and services["nginx"]["ports"] == ["80:80", "443:443"]
+    assert "media:/data/media:ro" in services["nginx"]["volumes"]
+    template = services["nginx"]["volumes"][0].split(":")[0]
+    assert (ROOT / template).is_file()
+    environment = compose["x-app-environment"]
+    assert environment["MEDIA_ACCEL_REDIRECT"] == "/_protected_media/"
+    assert "location /_protected_media/ {\n        internal;" in (ROOT / template).read_text()
+    assert (environment["HTTPS"], environment["BEHIND_PROXY"]) == ("1", "1")
 
 
 def test_every_periodic_task_is_a_registered_task():

@@ -58,3 +58,13 @@ def test_reviewer_permissions_differ_from_annotator():
 
 def test_healthz_reports_the_database(client):
     assert client.get(reverse("healthz")).json()["status"] == "ok"
+
+
+def test_the_admin_role_holds_every_permission_of_the_apps_models_added_later_included():
+    from django.contrib.auth.models import Group, Permission
+
+    admin = Group.objects.get(name="admin")
+    for app_label in ("annotation", "datasets", "training"):
+        missing = Permission.objects.filter(content_type__app_label=app_label).exclude(group=admin)
+        assert list(missing.values_list("codename", flat=True)) == [], app_label
+    assert admin.permissions.filter(codename="change_guideline").exists()

@@ -44,6 +44,10 @@ def _start_django(**variables: str) -> subprocess.CompletedProcess:
         ("ALLOWED_HOSTS", "example.com,,other"),
         ("OPENAI_BASE_URL", "localhost:8000"),
         ("DATABASE_CONN_MAX_AGE", "-1"),
+        ("API_THROTTLE_USER", "fast"),
+        ("API_THROTTLE_ANON", "0/minute"),
+        ("API_THROTTLE_ANON", "10/fortnight"),
+        ("HTTPS", "sometimes"),
     ],
 )
 def test_malformed_value_stops_start_up_with_its_name(variable, value):

@@ -233,6 +233,7 @@ def test_the_backends_one_query_user_agrees_with_model_backend(role, perm):
     assert _session_user(user).has_perm(perm) == type(user).objects.get(pk=user.pk).has_perm(perm)
 
 
+@pytest.mark.postgres  # the one-query user is a PostgreSQL function
 def test_the_labeling_permission_comes_with_the_user_in_one_query(django_assert_num_queries):
     user = make_user(roles.ANNOTATOR)
     with django_assert_num_queries(1):

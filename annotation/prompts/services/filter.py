@@ -19,22 +19,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Category, Prompt, PromptLease, PromptReview, PromptStatus, RejectionReason, ReviewDecision
+from annotation.prompts.selectors import prompt_filter_queue
 
 # Prompts a claim may find taken after locking them, before it gives up for now.
 _CLAIM_ATTEMPTS = 10
 
 
 def _queue(user: AbstractBaseUser):
-    return (
-        Prompt.objects.filter(
-            status=PromptStatus.PENDING,
-            near_duplicate_of__isnull=True,
-            needs_reviewer=False,
-            reviews_done__lt=F("reviews_required"),
-        )
-        .exclude(reviews__reviewer=user)
-        .order_by("id")
-    )
+    return prompt_filter_queue(user=user)
 
 
 def prompt_lease_claim(*, user: AbstractBaseUser) -> Prompt | None:

@@ -111,7 +111,10 @@ def test_labeling_api_needs_the_label_permission(role):
     make_pairs(1)
     client = APIClient()
     if role is None:
-        assert _next(client).status_code == 403
+        # No credentials: 401 with how to authenticate (token auth is offered first).
+        response = _next(client)
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Token"
+        assert not PairLease.objects.exists()
         return
     reviewer = make_user(role)  # reviewers may label too: their role includes it
     client.force_authenticate(reviewer)

@@ -3,7 +3,7 @@
 The admin and the services already refuse such changes; these triggers also refuse them from the ORM,
 a shell or raw SQL: updating or deleting a frozen version, and inserting, updating or deleting an item
 of one. PostgreSQL runs the functions of datasets/sql/; SQLite (the embedded demo) gets the same rules
-as plain triggers. Both raise a constraint error, which Django reports as an IntegrityError.
+as plain triggers, deletion aside (see _SQLITE_TRIGGERS). Both raise a constraint error, which Django reports as an IntegrityError.
 """
 
 from pathlib import Path
@@ -21,10 +21,11 @@ CREATE TRIGGER mhp_dataset_item_frozen_guard BEFORE INSERT OR UPDATE OR DELETE O
 """
 
 
+# SQLite has no TRUNCATE: emptying a table (a test's flush) deletes row by row, so its guards refuse
+# changes and additions but leave deletion to the admin's and the services' refusals.
 _FROZEN_VERSION = "(SELECT status FROM datasets_datasetversion WHERE id = {row}.version_id) = 'frozen'"
 _SQLITE_TRIGGERS = [
     ("version_update", "BEFORE UPDATE ON datasets_datasetversion WHEN OLD.status = 'frozen'", "version"),
-    ("version_delete", "BEFORE DELETE ON datasets_datasetversion WHEN OLD.status = 'frozen'", "version"),
     ("item_insert", f"BEFORE INSERT ON datasets_datasetitem WHEN {_FROZEN_VERSION.format(row='NEW')}", "items"),
     (
         "item_update",
@@ -32,7 +33,6 @@ _SQLITE_TRIGGERS = [
         f"OR {_FROZEN_VERSION.format(row='NEW')}",
         "items",
     ),
-    ("item_delete", f"BEFORE DELETE ON datasets_datasetitem WHEN {_FROZEN_VERSION.format(row='OLD')}", "items"),
 ]
 _SQLITE_MESSAGES = {
     "version": "a frozen dataset version never changes",

@@ -52,7 +52,13 @@ def _item_saved(version) -> None:
     item.save()
 
 
-@pytest.mark.parametrize("case", list(ORM_CHANGES))
+# SQLite's guards leave deletion to the admin and the services (a flush must empty the tables there).
+_POSTGRES_ONLY = {"delete-version", "delete-item"}
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, marks=pytest.mark.postgres) if case in _POSTGRES_ONLY else case for case in ORM_CHANGES]
+)
 def test_the_database_refuses_every_change_to_a_frozen_version(frozen, case):
     before = _snapshot(frozen)
     _refused(lambda: ORM_CHANGES[case](frozen))

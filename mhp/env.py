@@ -40,6 +40,15 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise _fail(name, value, "one of 1/0, true/false, yes/no, on/off")
 
 
+def env_choice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
+    value = _raw(name)
+    if value in (None, ""):
+        return default
+    if value not in choices:
+        raise _fail(name, value, f"one of {', '.join(choices)}")
+    return value
+
+
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = _raw(name)
     if value in (None, ""):

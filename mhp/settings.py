@@ -10,6 +10,7 @@ from kombu import Queue
 
 from mhp.env import (
     env_bool,
+    env_choice,
     env_database,
     env_float,
     env_int,
@@ -246,6 +247,20 @@ if REDIS_URL:
 
 # Labeling and review
 PAIR_JUDGEMENTS_REQUIRED = env_int("PAIR_JUDGEMENTS_REQUIRED", 3, minimum=1)
+# Adaptive redundancy (annotation/labeling/consensus.py): a pair asks for PAIR_JUDGEMENTS_MIN judgements,
+# then one more at a time, up to PAIR_JUDGEMENTS_MAX, while on some dimension no label reaches a
+# posterior of PAIR_SETTLED_POSTERIOR given its judges' reliabilities. "fixed" asks PAIR_JUDGEMENTS_REQUIRED.
+PAIR_REDUNDANCY = env_choice("PAIR_REDUNDANCY", "adaptive", choices=("adaptive", "fixed"))
+PAIR_JUDGEMENTS_MIN = env_int("PAIR_JUDGEMENTS_MIN", 2, minimum=1)
+PAIR_JUDGEMENTS_MAX = env_int("PAIR_JUDGEMENTS_MAX", 5, minimum=PAIR_JUDGEMENTS_MIN)
+PAIR_SETTLED_POSTERIOR = env_float("PAIR_SETTLED_POSTERIOR", 0.75, minimum=0.34, maximum=1.0)
+# Spammer flags (Dawid-Skene fit): informativeness below this, over at least this many judgements.
+SPAMMER_INFORMATIVENESS = env_float("SPAMMER_INFORMATIVENESS", 0.2, minimum=0.0, maximum=1.0)
+SPAMMER_MIN_JUDGEMENTS = env_int("SPAMMER_MIN_JUDGEMENTS", 20, minimum=1)
+# Guided queue order: the share of fresh pairs served at random rather than by the model's uncertainty.
+QUEUE_RANDOM_SHARE = env_float("QUEUE_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1.0)
+# A model "confidently contradicts" a human label when it gives the other image at least this probability.
+MODEL_DISAGREEMENT_PROBABILITY = env_float("MODEL_DISAGREEMENT_PROBABILITY", 0.9, minimum=0.5, maximum=1.0)
 PROMPT_REVIEWS_REQUIRED = env_int("PROMPT_REVIEWS_REQUIRED", 1, minimum=1)
 LEASE_SECONDS = env_int("LEASE_SECONDS", 600, minimum=10)
 GOLD_PAIR_RATE = env_float("GOLD_PAIR_RATE", 0.05, minimum=0.0, maximum=1.0)

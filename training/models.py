@@ -53,3 +53,36 @@ class EvaluationRun(Job):
 
     def __str__(self) -> str:
         return f"{self.method} on {self.benchmark} ({self.status})"
+
+
+class PairScoringRun(Job):
+    """A checkpoint's preference probabilities for the open pairs (and judged ones, to find disagreements)."""
+
+    training_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="pair_scorings"
+    )
+    checkpoint_path = models.CharField(max_length=500)
+    pairs_scored = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        constraints = Job.job_constraints("pairscoringrun")
+
+    def __str__(self) -> str:
+        return f"pair scoring {self.pk} ({self.status})"
+
+
+class PairScore(models.Model):
+    """P(first image preferred) on each dimension for one pair, by one scoring run's checkpoint."""
+
+    run = models.ForeignKey(PairScoringRun, on_delete=models.CASCADE, related_name="scores")
+    pair = models.ForeignKey("annotation.Pair", on_delete=models.CASCADE, related_name="model_scores")
+    aesthetics = models.FloatField()
+    detail = models.FloatField()
+    alignment = models.FloatField()
+    overall = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "pair"], name="pairscore_once_per_run")]
+
+    def __str__(self) -> str:
+        return f"scores of pair {self.pair_id} by run {self.run_id}"

@@ -1,9 +1,13 @@
 from annotation.models.images import Generator, GeneratorFamily, Image
-from annotation.models.jobs import AugmentationJob, ImportJob, ImportKind
+from annotation.models.jobs import AugmentationJob, ImportJob, ImportKind, ReliabilityRun
 from annotation.models.labeling import (
     Adjudication,
+    AnnotatorFlag,
     AnnotatorProfile,
+    AnnotatorReliability,
     Choice,
+    DimensionPrior,
+    FlagKind,
     Guideline,
     Judgement,
     Pair,
@@ -26,10 +30,14 @@ from annotation.models.prompts import (
 
 __all__ = [
     "Adjudication",
+    "AnnotatorFlag",
     "AnnotatorProfile",
+    "AnnotatorReliability",
     "AugmentationJob",
     "Category",
     "Choice",
+    "DimensionPrior",
+    "FlagKind",
     "Generator",
     "GeneratorFamily",
     "Image",
@@ -48,6 +56,7 @@ __all__ = [
     "PromptReview",
     "PromptStatus",
     "RejectionReason",
+    "ReliabilityRun",
     "ReviewDecision",
     "Side",
 ]

@@ -64,3 +64,16 @@ class AugmentationJob(Job):
     @property
     def tokens_used(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class ReliabilityRun(Job):
+    """A Dawid-Skene fit over the judgements: annotator reliabilities, class priors and spammer flags."""
+
+    judgements_used = models.PositiveIntegerField(default=0)
+    annotators_flagged = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        constraints = Job.job_constraints("reliabilityrun")
+
+    def __str__(self) -> str:
+        return f"reliability fit {self.pk} ({self.status})"

@@ -215,3 +215,81 @@ class Guideline(models.Model):
 
     def __str__(self) -> str:
         return f"guideline for {self.dimension}"
+
+
+def _dimension_field(**kwargs) -> models.CharField:
+    return models.CharField(max_length=16, choices=[(d.key, d.label) for d in DIMENSIONS], **kwargs)
+
+
+class AnnotatorReliability(models.Model):
+    """How one annotator answers on one dimension, as the latest Dawid-Skene fit estimates it.
+
+    `confusion[t][a]` is the probability of answer `a` when the true label is `t`, both indexed in
+    `annotation.labeling.consensus.CLASSES` order (first, tie, second).
+    """
+
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reliabilities")
+    dimension = _dimension_field()
+    confusion = models.JSONField(help_text="3x3 rows: true label first/tie/second; columns: the answer.")
+    accuracy = models.FloatField(help_text="Probability that an answer equals the true label (under the class prior).")
+    informativeness = models.FloatField(
+        help_text="0 for answers independent of the truth (a spammer), 1 for answers that always tell it."
+    )
+    judgements = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("annotator_id", "dimension")
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "dimension"], name="reliability_once_per_dimension"),
+            models.CheckConstraint(
+                condition=Q(accuracy__gte=0.0) & Q(accuracy__lte=1.0), name="reliability_accuracy_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on {self.dimension}: {self.accuracy:.2f}"
+
+
+class DimensionPrior(models.Model):
+    """The class prior of one dimension's true labels (first, tie, second), from the latest Dawid-Skene fit."""
+
+    dimension = _dimension_field(unique=True)
+    prior = models.JSONField(help_text="[first, tie, second], summing to 1.")
+    default_confusion = models.JSONField(help_text="3x3: how an annotator with no estimate yet is assumed to answer.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"prior of {self.dimension}"
+
+
+class FlagKind(models.TextChoices):
+    SPAMMER = "spammer", "Answers independent of the images"
+    CONTRADICTS = "contradicts", "Contradicts both the consensus and the model"
+
+
+class AnnotatorFlag(models.Model):
+    """An annotator a job found suspicious, waiting for a reviewer's look; at most one open flag per kind."""
+
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=16, choices=FlagKind.choices)
+    detail = models.TextField(help_text="What the job measured, in words.")
+    figures = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=FlagKind.values), name="annotatorflag_kind_valid"),
+            models.UniqueConstraint(
+                fields=["annotator", "kind"], condition=Q(reviewed_at__isnull=True), name="annotatorflag_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} flag on {self.annotator_id}"

@@ -2,8 +2,17 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from annotation.dimensions import DIMENSION_KEYS
 from datasets.admin_views import export_job_admin_urls, version_admin_urls
-from datasets.models import DatasetItem, DatasetStatus, DatasetVersion, EvaluationItem, EvaluationSet, ExportJob
+from datasets.models import (
+    DatasetItem,
+    DatasetJudgement,
+    DatasetStatus,
+    DatasetVersion,
+    EvaluationItem,
+    EvaluationSet,
+    ExportJob,
+)
 from datasets.stats_display import version_stats_html
 from mhp.admin_base import JOB_FIELDS, BigTableAdmin
 
@@ -109,7 +118,8 @@ class DatasetItemAdmin(BigTableAdmin):
     list_filter = ("split", "version")
     raw_id_fields = ("pair",)
 
-    # Items are written by the freeze alone and belong to versions that never change: view only.
+    # Items (and raw judgements, whose admin inherits this one) are written by the freeze alone and belong
+    # to versions that never change: view only.
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -118,6 +128,13 @@ class DatasetItemAdmin(BigTableAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(DatasetJudgement)
+class DatasetJudgementAdmin(DatasetItemAdmin):
+    list_display = ("version", "pair", "annotator", *DIMENSION_KEYS, "left_side", "duration_ms", "split")
+    list_filter = ("split", "version")
+    search_fields = ("=annotator",)
 
 
 @admin.register(ExportJob)

@@ -62,7 +62,8 @@ def freeze_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
             dataset_version_freeze_later(version_id=version.pk)
             return redirect("admin:datasets_datasetversion_change", version.pk)
     context = admin_context(model_admin, request, form=form, title="Freeze a dataset version")
-    return TemplateResponse(request, "datasets/admin_freeze.html", context)
+    # A refused submission answers 400 (it changed nothing), like the other forms a client can shape.
+    return TemplateResponse(request, "datasets/admin_freeze.html", context, status=400 if form.errors else 200)
 
 
 def export_view(model_admin: admin.ModelAdmin, request: HttpRequest, version_id: int) -> HttpResponse:

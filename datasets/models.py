@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from annotation.models import Choice, Side
 from mhp.jobs import Job
 
 
@@ -68,6 +69,44 @@ class DatasetItem(models.Model):
 
     def __str__(self) -> str:
         return f"pair {self.pair_id} in {self.version_id} ({self.split})"
+
+
+def _answer_field() -> models.CharField:
+    return models.CharField(max_length=8, choices=Choice.choices)
+
+
+class DatasetJudgement(models.Model):
+    """One raw judgement as it stood when its version froze, so that anyone can aggregate them again: every
+    judgement of a counted annotator, on any pair (complete or not, in the version or not)."""
+
+    # Rows are read per version in (pair, annotator) order: the unique index serves that, so the
+    # version foreign key needs no index of its own.
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="judgements", db_index=False)
+    pair = models.ForeignKey("annotation.Pair", on_delete=models.PROTECT, related_name="dataset_judgements")
+    annotator = models.CharField(
+        max_length=16, help_text="Pseudonym: the same person has the same one in every version."
+    )
+    aesthetics = _answer_field()
+    detail = _answer_field()
+    alignment = _answer_field()
+    overall = _answer_field()
+    left_side = models.CharField(max_length=8, choices=Side.choices, help_text="Which image was shown on the left.")
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(help_text="When the judgement was submitted.")
+    split = models.CharField(
+        max_length=8, choices=Split.choices, blank=True, help_text="The pair's split; empty: not in the version."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "pair", "annotator"], name="datasetjudgement_once_per_version"),
+            models.CheckConstraint(
+                condition=Q(split="") | Q(split__in=Split.values), name="datasetjudgement_split_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"judgement of pair {self.pair_id} by {self.annotator} in {self.version_id}"
 
 
 class ExportJob(Job):

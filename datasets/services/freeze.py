@@ -4,8 +4,10 @@ Selection: non-gold pairs with at least `judgements_required` counted judgements
 counts unless its annotator's profile has `judgements_excluded` (no profile = counted). A pair whose
 counted judgements fall short because of an exclusion is left out, not labelled from fewer votes.
 With `min_agreement`, pairs below it are left out unless a reviewer adjudicated them (the
-adjudication settles the disagreement). Both passes over the judgements read one snapshot
-(REPEATABLE READ on PostgreSQL), so judgements arriving meanwhile cannot make the passes disagree.
+adjudication settles the disagreement). Labels `dawid-skene` come from a fit over every counted judgement
+(datasets/services/dawid_skene.py). The version also keeps every counted judgement of every pair as it
+stood (DatasetJudgement, datasets/services/raw_judgements.py). Every pass over the judgements reads one
+snapshot (REPEATABLE READ on PostgreSQL), so judgements arriving meanwhile cannot make the passes disagree.
 """
 
 from collections import Counter, defaultdict
@@ -19,9 +21,11 @@ from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
 from datasets import selectors
-from datasets.aggregation import LabelMode, PairLabels, label_class, pair_labels
+from datasets.aggregation import LabelMode, PairLabels, pair_labels
 from datasets.bulk import rows_insert
 from datasets.models import DatasetItem, DatasetStatus, DatasetVersion
+from datasets.services.dawid_skene import DawidSkeneLabels, dawid_skene_labels
+from datasets.services.raw_judgements import raw_judgements_write
 from datasets.splits import UNCATEGORISED, PromptGroup, prompts_split, split_size_parse, split_targets
 from mhp.jobs import job_enqueue, unexpected_error_message
 
@@ -144,7 +148,8 @@ def _freeze(version: DatasetVersion, progress: Progress | None) -> None:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         excluded = selectors.excluded_annotator_ids()
-        groups = _prompt_groups(excluded, options)
+        fit = dawid_skene_labels(excluded_annotators=excluded) if options.mode == LabelMode.DAWID_SKENE else None
+        groups = _prompt_groups(excluded, options, fit)
         total = sum(group.pairs for group in groups.values())
         if not total:
             raise FreezeError("no complete, non-gold pairs match the options; nothing to freeze")
@@ -153,9 +158,12 @@ def _freeze(version: DatasetVersion, progress: Progress | None) -> None:
         except ValueError as error:
             raise FreezeError(str(error)) from None
         assignment = prompts_split(prompts=groups, val_pairs=val_pairs, test_pairs=test_pairs, seed=options.seed)
-        stats = _items_write(version, excluded, options, assignment, groups, progress, total)
+        stats = _items_write(version, excluded, options, fit, assignment, groups, progress, total)
         stats["prompts"] = dict(sorted(Counter(assignment.values()).items()))
         stats["generators"] = selectors.version_generator_counts(version=version)
+        stats["judgements"] = raw_judgements_write(version=version, excluded_annotators=excluded)
+        if fit is not None:
+            stats["dawid_skene"] = fit.figures()
         version.config = {
             **version.config,
             "excluded_annotators": len(excluded),
@@ -167,19 +175,20 @@ def _freeze(version: DatasetVersion, progress: Progress | None) -> None:
         version.save(update_fields=["config", "stats", "status", "progress", "frozen_at"])
 
 
-def _selected(options: FreezeOptions, excluded: list[int]):
+def _selected(options: FreezeOptions, excluded: list[int], fit: DawidSkeneLabels | None):
     """(pair id, prompt id, PairLabels) of every pair the options select, streamed in pair id order."""
     for pair_id, prompt_id, required, votes, adjudication in selectors.pair_votes(excluded_annotators=excluded):
         if len(votes[DIMENSION_KEYS[0]]) < required:
             continue
-        labels = pair_labels(votes=votes, mode=options.mode, adjudication=adjudication)
+        posteriors = fit.posteriors(pair_id) if fit is not None else None
+        labels = pair_labels(votes=votes, mode=options.mode, adjudication=adjudication, posteriors=posteriors)
         if options.min_agreement is not None and adjudication is None and labels.agreement < options.min_agreement:
             continue
         yield pair_id, prompt_id, labels
 
 
-def _prompt_groups(excluded: list[int], options: FreezeOptions) -> dict[int, PromptGroup]:
-    pairs_per_prompt: Counter[int] = Counter(prompt_id for _, prompt_id, _ in _selected(options, excluded))
+def _prompt_groups(excluded: list[int], options: FreezeOptions, fit: DawidSkeneLabels | None) -> dict:
+    pairs_per_prompt: Counter[int] = Counter(prompt_id for _, prompt_id, _ in _selected(options, excluded, fit))
     categories = selectors.prompt_categories(prompt_ids=set(pairs_per_prompt))
     return {
         prompt_id: PromptGroup(category=categories.get(prompt_id) or UNCATEGORISED, pairs=n)
@@ -187,11 +196,11 @@ def _prompt_groups(excluded: list[int], options: FreezeOptions) -> dict[int, Pro
     }
 
 
-def _items_write(version, excluded, options, assignment, groups, progress, total) -> dict:
+def _items_write(version, excluded, options, fit, assignment, groups, progress, total) -> dict:
     stats = _Stats()
 
     def items():
-        for pair_id, prompt_id, labels in _selected(options, excluded):
+        for pair_id, prompt_id, labels in _selected(options, excluded, fit):
             split = assignment[prompt_id]
             stats.add(split, groups[prompt_id].category, labels)
             yield DatasetItem(version=version, pair_id=pair_id, split=split, labels=labels.labels,
@@ -214,8 +223,8 @@ class _Stats:
     def add(self, split: str, category: str, labels: PairLabels) -> None:
         self.splits[split] += 1
         self.categories[split][category] += 1
-        for key, label in labels.labels.items():
-            self.labels[split][key][label_class(label)] += 1
+        for key, label_class in labels.classes.items():
+            self.labels[split][key][label_class] += 1
 
     def as_dict(self) -> dict:
         return {

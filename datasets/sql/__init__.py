@@ -10,7 +10,7 @@ from pathlib import Path
 
 _DIR = Path(__file__).parent
 
-FUNCTION_FILES = ("dataset_version_frozen_guard", "dataset_item_frozen_guard")
+FUNCTION_FILES = ("dataset_version_frozen_guard", "dataset_item_frozen_guard", "dataset_judgement_frozen_guard")
 
 
 @cache

@@ -9,7 +9,7 @@ from django.db.models.functions import Cast
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.models import AnnotatorProfile, Judgement, Prompt
-from datasets.models import DatasetItem, DatasetVersion, ExportJob
+from datasets.models import DatasetItem, DatasetJudgement, DatasetVersion, ExportJob
 
 # Rows fetched per round trip from a server-side cursor: big enough to amortise, small enough for flat memory.
 STREAM_CHUNK = 5_000
@@ -121,6 +121,42 @@ def export_items(*, version: DatasetVersion, split: str) -> QuerySet:
             "annotator_count",
             "agreement",
             *label_values,
+        )
+    )
+
+
+# The columns of one exported raw judgement, in this order; `in_version` and `split` are derived from the
+# stored split (empty: the pair is not in the version).
+JUDGEMENT_EXPORT_COLUMNS = (
+    "pair_id",
+    "image_first",
+    "image_second",
+    "annotator",
+    *DIMENSION_KEYS,
+    "left_side",
+    "duration_ms",
+    "created_at",
+    "in_version",
+    "split",
+)
+
+
+def export_judgements(*, version: DatasetVersion) -> QuerySet:
+    """The stored columns behind JUDGEMENT_EXPORT_COLUMNS (split last, in_version left to the writer), in
+    (pair, annotator) order: the order of the version's unique index."""
+    return (
+        DatasetJudgement.objects.filter(version=version)
+        .order_by("pair_id", "annotator")
+        .values_list(
+            "pair_id",
+            "pair__image_first__file",
+            "pair__image_second__file",
+            "annotator",
+            *DIMENSION_KEYS,
+            "left_side",
+            "duration_ms",
+            "created_at",
+            "split",
         )
     )
 

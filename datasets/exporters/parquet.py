@@ -7,6 +7,7 @@ from annotation.dimensions import DIMENSION_KEYS
 from datasets.exporters.records import partial
 
 FILE_NAME = "pairs.parquet"
+JUDGEMENTS_NAME = "judgements.parquet"
 # Rows per Parquet row group: a few tens of MB in memory at most, large enough to read fast.
 ROW_GROUP = 50_000
 
@@ -30,15 +31,31 @@ SCHEMA = pa.schema(
     ]
 )
 _PLAIN_COLUMNS = 13
+JUDGEMENT_SCHEMA = pa.schema(
+    [
+        ("pair_id", pa.int64()),
+        ("image_first", pa.string()),
+        ("image_second", pa.string()),
+        ("annotator", pa.string()),
+        *((key, pa.string()) for key in DIMENSION_KEYS),
+        ("left_side", pa.string()),
+        ("duration_ms", pa.int64()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("in_version", pa.bool_()),
+        ("split", pa.string()),
+    ]
+)
 
 
 class ParquetExporter:
-    """All splits in one file; `labels` is a struct of dimension -> [p_first, p_second]."""
+    """All splits in one file; `labels` is a struct of dimension -> [p_first, p_second]. The raw judgements
+    in `judgements.parquet` beside it."""
 
     def __init__(self, out_dir: Path, **_options) -> None:
         self.path = out_dir / FILE_NAME
         self._writer = pq.ParquetWriter(partial(self.path), SCHEMA, compression="zstd")
         self._buffer: list[tuple] = []
+        self._judgements = _JudgementsParquet(out_dir / JUDGEMENTS_NAME)
 
     def write(self, rows: list[tuple]) -> None:
         self._buffer.extend(rows)
@@ -59,7 +76,36 @@ class ParquetExporter:
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=SCHEMA), row_group_size=ROW_GROUP)
         self._buffer.clear()
 
+    def write_judgements(self, rows: list[tuple]) -> None:
+        self._judgements.write(rows)
+
     def close(self) -> list[Path]:
         self._flush()
         self._writer.close()
-        return [self.path]
+        return [self.path, self._judgements.close()]
+
+
+class _JudgementsParquet:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer = pq.ParquetWriter(partial(path), JUDGEMENT_SCHEMA, compression="zstd")
+        self._buffer: list[tuple] = []
+
+    def write(self, rows: list[tuple]) -> None:
+        self._buffer.extend(rows)
+        if len(self._buffer) >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        *head, splits = zip(*self._buffer, strict=True)
+        values = [*head, [bool(split) for split in splits], [split or None for split in splits]]
+        arrays = [pa.array(column, type=field.type) for column, field in zip(values, JUDGEMENT_SCHEMA, strict=True)]
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=JUDGEMENT_SCHEMA), row_group_size=ROW_GROUP)
+        self._buffer.clear()
+
+    def close(self) -> Path:
+        self._flush()
+        self._writer.close()
+        return self.path

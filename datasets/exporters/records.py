@@ -4,6 +4,7 @@ import hashlib
 from pathlib import Path
 
 from annotation.dimensions import DIMENSION_KEYS
+from datasets.selectors import JUDGEMENT_EXPORT_COLUMNS
 
 PARTIAL_SUFFIX = ".partial"
 _LABEL_START = 13  # index of the first label column in EXPORT_COLUMNS
@@ -28,6 +29,15 @@ def row_record(row: tuple) -> dict:
         "annotator_count": row[11],
         "agreement": row[12],
     }
+
+
+def judgement_record(row: tuple) -> dict:
+    """The JSONL record of one exported raw judgement (a `selectors.export_judgements` row)."""
+    *head, created_at, split = row
+    record = dict(zip(JUDGEMENT_EXPORT_COLUMNS, head, strict=False))
+    record["created_at"] = created_at.isoformat()
+    record["in_version"], record["split"] = bool(split), split or None
+    return record
 
 
 def partial(path: Path) -> Path:

@@ -1,7 +1,8 @@
 """WebDataset-style tar shards, per split: `webdataset/{split}-{n:06d}.tar`, each holding, per pair,
 `{key}.json` (the JSONL record), `{key}.first.{ext}` and `{key}.second.{ext}` (the image bytes), with
-key = the pair id on 10 digits, and `webdataset/index.json` ({shard name: pairs}) that lets a trainer plan
-epochs without reading the shards. Members carry fixed times and owners, so a re-run gives identical bytes.
+key = the pair id on 10 digits, `webdataset/index.json` ({shard name: pairs}) that lets a trainer plan
+epochs without reading the shards, and `webdataset/judgements.jsonl`, the version's raw judgements (the
+JSONL export's lines). Members carry fixed times and owners, so a re-run gives identical bytes.
 
 With `image_short_side` N > 0 every image whose shorter side exceeds N is stored resized (bicubic, the model's
 filter) to a shorter side of N, as JPEG quality 95 (4:4:4): MHP's 512-1024 px images decode several times
@@ -16,7 +17,8 @@ from pathlib import Path, PurePosixPath
 from django.core.files.storage import Storage, default_storage
 from PIL import Image
 
-from datasets.exporters.records import partial, row_record
+from datasets.exporters.jsonl import JUDGEMENTS_NAME, JsonLines
+from datasets.exporters.records import judgement_record, partial, row_record
 
 FOLDER = "webdataset"
 INDEX_NAME = "index.json"
@@ -78,6 +80,7 @@ class WebDatasetExporter:
         self._split, self._index, self._in_shard = None, 0, 0
         self.paths: list[Path] = []
         self.pairs: dict[str, int] = {}  # shard name -> pairs, for index.json
+        self._judgements = JsonLines(self.folder / JUDGEMENTS_NAME, judgement_record)
 
     def write(self, rows: list[tuple]) -> None:
         for row in rows:
@@ -90,6 +93,9 @@ class WebDatasetExporter:
                 _member(self._tar, f"{key}.{side}.{extension}", data)
             self._in_shard += 1
             self.pairs[self.paths[-1].name] = self._in_shard
+
+    def write_judgements(self, rows: list[tuple]) -> None:
+        self._judgements.write(rows)
 
     def _image(self, name: str) -> tuple[bytes, str]:
         data = _image_bytes(self.storage, name)
@@ -120,4 +126,4 @@ class WebDatasetExporter:
         self._close_shard()
         index = self.folder / INDEX_NAME
         partial(index).write_text(json.dumps(self.pairs, indent=1, sort_keys=True))
-        return [*self.paths, index]
+        return [*self.paths, index, self._judgements.close()]

@@ -1,4 +1,5 @@
-"""Exporting a frozen version: stream its items once, feed every requested writer, then publish.
+"""Exporting a frozen version: stream its items, then its raw judgements, once each, feed every requested
+writer, then publish.
 
 Publishing order makes an interrupted export harmless: data files are written as `NAME.partial`,
 renamed when every writer has finished, and `manifest.json` (written as `manifest.json.partial`,
@@ -17,14 +18,17 @@ from django.utils import timezone
 from datasets import selectors
 from datasets.exporters import EXPORTERS, FORMATS
 from datasets.exporters.jsonl import FILE_NAME as JSONL_NAME
+from datasets.exporters.jsonl import JUDGEMENTS_NAME as JSONL_JUDGEMENTS_NAME
 from datasets.exporters.parquet import FILE_NAME as PARQUET_NAME
+from datasets.exporters.parquet import JUDGEMENTS_NAME as PARQUET_JUDGEMENTS_NAME
 from datasets.exporters.records import PARTIAL_SUFFIX, partial, sha256_file
 from datasets.exporters.webdataset import DEFAULT_SHARD_SIZE, INDEX_NAME
 from datasets.exporters.webdataset import FOLDER as WEBDATASET_FOLDER
 from datasets.models import DatasetStatus, DatasetVersion, Split
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
+# 2: exports carry the raw judgements; a complete export of format 1 lacks them and is written again.
+MANIFEST_FORMAT = 2
 SPLIT_ORDER = (Split.TRAIN.value, Split.VAL.value, Split.TEST.value)
 
 Progress = Callable[[int, int], None]
@@ -67,13 +71,15 @@ def dataset_export(
         return complete
     _clear(out_dir)
     writers = [EXPORTERS[name](out_dir, shard_size=shard_size, image_short_side=image_short_side) for name in formats]
-    total, done = version.stats.get("pairs", 0), 0
-    for rows in _item_chunks(version):
-        for writer in writers:
-            writer.write(rows)
-        done += len(rows)
-        if progress:
-            progress(done, total)
+    total, done = version.stats.get("pairs", 0) + version.stats.get("judgements", {}).get("rows", 0), 0
+    # Every writer takes the items (`write`), then the raw judgements (`write_judgements`).
+    for chunks, method in ((_item_chunks(version), "write"), (_judgement_chunks(version), "write_judgements")):
+        for rows in chunks:
+            for writer in writers:
+                getattr(writer, method)(rows)
+            done += len(rows)
+            if progress:
+                progress(done, total)
     paths = [path for writer in writers for path in writer.close()]
     for path in paths:
         os.replace(partial(path), path)
@@ -82,9 +88,18 @@ def dataset_export(
 
 def _item_chunks(version: DatasetVersion) -> Iterator[list[tuple]]:
     """Items in split then id order, in lists of STREAM_CHUNK rows, from a server-side cursor."""
+    return _chunks(selectors.export_items(version=version, split=split) for split in SPLIT_ORDER)
+
+
+def _judgement_chunks(version: DatasetVersion) -> Iterator[list[tuple]]:
+    """Raw judgements in (pair, annotator) order, in lists of STREAM_CHUNK rows."""
+    return _chunks([selectors.export_judgements(version=version)])
+
+
+def _chunks(querysets) -> Iterator[list[tuple]]:
     chunk: list[tuple] = []
-    for split in SPLIT_ORDER:
-        for row in selectors.export_items(version=version, split=split).iterator(chunk_size=selectors.STREAM_CHUNK):
+    for queryset in querysets:
+        for row in queryset.iterator(chunk_size=selectors.STREAM_CHUNK):
             chunk.append(row)
             if len(chunk) == selectors.STREAM_CHUNK:
                 yield chunk
@@ -110,12 +125,13 @@ def _complete_manifest(out_dir: Path, options: dict) -> dict | None:
 
 def _clear(out_dir: Path) -> None:
     """Remove what an earlier, unfinished or different export left (only names an export writes)."""
-    candidates = [out_dir / MANIFEST_NAME, out_dir / JSONL_NAME, out_dir / PARQUET_NAME]
+    names = (MANIFEST_NAME, JSONL_NAME, PARQUET_NAME, JSONL_JUDGEMENTS_NAME, PARQUET_JUDGEMENTS_NAME)
+    candidates = [out_dir / name for name in names]
     candidates += [partial(path) for path in candidates]
     shards = out_dir / WEBDATASET_FOLDER
     if shards.is_dir():
-        index = shards / INDEX_NAME
-        candidates += [*shards.glob("*.tar"), *shards.glob(f"*.tar{PARTIAL_SUFFIX}"), index, partial(index)]
+        files = [shards / INDEX_NAME, shards / JSONL_JUDGEMENTS_NAME]
+        candidates += [*shards.glob("*.tar"), *shards.glob(f"*.tar{PARTIAL_SUFFIX}"), *files, *map(partial, files)]
     for path in candidates:
         path.unlink(missing_ok=True)
 
@@ -131,8 +147,9 @@ def _manifest_write(out_dir: Path, version: DatasetVersion, options: dict, paths
         "version": version.name,
         "frozen_at": version.frozen_at.isoformat(),
         "config": version.config,
-        "counts": {key: version.stats.get(key) for key in ("pairs", "splits", "prompts", "categories")},
+        "counts": {key: version.stats.get(key) for key in ("pairs", "splits", "prompts", "categories", "judgements")},
         "columns": list(selectors.EXPORT_COLUMNS[:13]) + ["labels"],
+        "judgement_columns": list(selectors.JUDGEMENT_EXPORT_COLUMNS),
         "files": files,
         "exported_at": timezone.now().isoformat(),
     }

@@ -67,7 +67,7 @@ def test_refused_freeze_and_downloads_for_others_change_nothing(admin_client, cl
     response = admin_client.post(
         reverse("admin:datasets_datasetversion_freeze"), {"name": "taken", "labels": "majority", "seed": "0"}
     )
-    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert response.status_code == 400 and "already exists" in response.content.decode()
     response = admin_client.post(
         reverse("admin:datasets_datasetversion_freeze"),
         {"name": "bad", "labels": "majority", "seed": "0", "val": "2.5"},
@@ -102,7 +102,7 @@ def test_the_freeze_page_and_the_command_refuse_the_same_input_with_the_same_mes
         reverse("admin:datasets_datasetversion_freeze"),
         {"name": "bad", "labels": "majority", "seed": "0", field: value},
     )
-    assert page.status_code == 200 and escape(message) in page.content.decode()
+    assert page.status_code == 400 and escape(message) in page.content.decode()
     with pytest.raises(CommandError) as refused:
         call_command("freeze_dataset", "bad", f"--{field.replace('_', '-')}={value}", verbosity=0)
     assert str(refused.value) == message

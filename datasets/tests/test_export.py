@@ -152,7 +152,7 @@ def test_rerun_keeps_a_complete_export_and_restarts_a_different_one(tmp_path):
 
     call_command("export_dataset", "exp", "--format", "parquet", "--out", tmp_path, verbosity=0)
     manifest = _verify_manifest(tmp_path)  # the old jsonl and shards are gone, not listed as stale files
-    assert [entry["path"] for entry in manifest["files"]] == ["pairs.parquet"]
+    assert [entry["path"] for entry in manifest["files"]] == ["pairs.parquet", "judgements.parquet"]
 
 
 @pytest.mark.django_db

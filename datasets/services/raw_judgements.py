@@ -3,48 +3,58 @@
 A counted judgement is one whose annotator's judgements are not excluded (the same rule as the labels), on
 any pair, complete or not, in the version or not (its `split` is then empty), so that anyone can aggregate
 the answers again their own way. The annotator appears as a pseudonym (datasets/pseudonyms.py).
+
+The copy is one INSERT ... SELECT per batch of annotators, the pseudonyms given as a CASE over the batch's
+ids: the rows never travel through Python (about ten times faster than building model instances), and a
+batch keeps the statement's parameters under SQLite's limit.
 """
 
-from django.db.models import OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, Q
 
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.models import Judgement
 from datasets import selectors
-from datasets.bulk import rows_insert
 from datasets.models import DatasetItem, DatasetJudgement, DatasetVersion
 from datasets.pseudonyms import annotator_pseudonym
 
-# DatasetJudgement rows per INSERT: large batches, bounded memory.
-WRITE_BATCH = 5_000
-_COPIED = ("pair_id", "annotator_id", *DIMENSION_KEYS, "left_side", "duration_ms", "created_at", "item_split")
+# Annotators per INSERT: three parameters each (CASE and IN), under the 999 parameters per statement of
+# SQLite builds before 3.32.
+ANNOTATOR_BATCH = 300
+_COPIED = (*DIMENSION_KEYS, "left_side", "duration_ms", "created_at")
 
 
 def raw_judgements_write(*, version: DatasetVersion, excluded_annotators: list[int]) -> dict:
     """Write the version's raw judgements (after its items, which give each pair's split); returns their counts."""
-    split = DatasetItem.objects.filter(version=version, pair_id=OuterRef("pair_id")).values("split")[:1]
-    rows = (
+    judging = (
         selectors.counted_judgements(excluded_annotators=excluded_annotators)
-        .annotate(item_split=Coalesce(Subquery(split), Value("")))
-        .order_by("pair_id", "annotator_id")
-        .values_list(*_COPIED)
-        .iterator(chunk_size=selectors.STREAM_CHUNK)
+        .order_by("annotator_id")
+        .values_list("annotator_id", flat=True)
+        .distinct()
     )
-    counts = {"rows": 0, "pairs": 0, "in_version": 0}
-    pseudonyms: dict[int, str] = {}  # one HMAC per annotator, not per judgement
+    annotators = list(judging)
+    for start in range(0, len(annotators), ANNOTATOR_BATCH):
+        _copy(version, annotators[start : start + ANNOTATOR_BATCH])
+    return DatasetJudgement.objects.filter(version=version).aggregate(
+        rows=Count("id"),
+        pairs=Count("pair_id", distinct=True),
+        in_version=Count("id", filter=~Q(split="")),
+        annotators=Count("annotator", distinct=True),
+    )
 
-    def judgements():
-        previous_pair = None
-        for pair_id, annotator_id, *answers, left_side, duration_ms, created_at, item_split in rows:
-            counts["pairs"] += pair_id != previous_pair
-            counts["in_version"] += bool(item_split)
-            previous_pair = pair_id
-            if annotator_id not in pseudonyms:
-                pseudonyms[annotator_id] = annotator_pseudonym(annotator_id)
-            yield DatasetJudgement(
-                version=version, pair_id=pair_id, annotator=pseudonyms[annotator_id],
-                left_side=left_side, duration_ms=duration_ms, created_at=created_at, split=item_split,
-                **dict(zip(DIMENSION_KEYS, answers, strict=True)),
-            )  # fmt: skip
 
-    counts["rows"] = rows_insert(DatasetJudgement, judgements(), batch_size=WRITE_BATCH)
-    return {**counts, "annotators": len(pseudonyms)}
+def _copy(version: DatasetVersion, annotators: list[int]) -> None:
+    quote = connection.ops.quote_name
+    copied = ", ".join(quote(column) for column in _COPIED)
+    from_judgement = ", ".join(f"j.{quote(column)}" for column in _COPIED)
+    cases = " ".join("WHEN %s THEN %s" for _ in annotators)
+    pseudonyms = [value for user_id in annotators for value in (user_id, annotator_pseudonym(user_id))]
+    in_batch = ", ".join("%s" for _ in annotators)
+    sql = (
+        f"INSERT INTO {quote(DatasetJudgement._meta.db_table)} (version_id, pair_id, annotator, {copied}, split) "
+        f"SELECT %s, j.pair_id, CASE j.annotator_id {cases} END, {from_judgement}, COALESCE(i.split, '') "
+        f"FROM {quote(Judgement._meta.db_table)} j LEFT JOIN {quote(DatasetItem._meta.db_table)} i "
+        f"ON i.version_id = %s AND i.pair_id = j.pair_id WHERE j.annotator_id IN ({in_batch})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [version.pk, *pseudonyms, version.pk, *annotators])

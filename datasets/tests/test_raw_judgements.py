@@ -24,6 +24,7 @@ from annotation.models import Adjudication, Judgement, Pair
 from annotation.tests.factories import make_user
 from datasets.models import DatasetItem, DatasetJudgement, DatasetStatus, DatasetVersion
 from datasets.pseudonyms import annotator_pseudonym
+from datasets.services import raw_judgements
 from datasets.services.freeze import FreezeOptions, dataset_freeze
 from datasets.tests.factories import JudgedPairs, exclude_annotator
 
@@ -113,7 +114,8 @@ def test_dawid_skene_freeze_writes_the_fit_posteriors(scene):
     assert version.stats["labels"]["train"]["overall"] == expected_counts  # argmax, and the adjudication
 
 
-def test_the_version_keeps_every_counted_judgement(scene):
+def test_the_version_keeps_every_counted_judgement(scene, monkeypatch):
+    monkeypatch.setattr(raw_judgements, "ANNOTATOR_BATCH", 2)  # three counted annotators: two INSERTs
     version = _freeze("v1")
     stored = DatasetJudgement.objects.filter(version=version)
     assert stored.count() == version.stats["judgements"]["rows"] == scene.counted().count() == 14

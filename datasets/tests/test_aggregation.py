@@ -93,3 +93,25 @@ def test_bad_votes_are_refused():
 
 def test_label_class():
     assert [label_class(x) for x in ([1, 0], [0.25, 0.75], [0.5, 0.5])] == ["first", "second", "tie"]
+
+
+def test_dawid_skene_labels_fold_the_posterior_and_keep_an_adjudication():
+    votes = dict.fromkeys(("aesthetics", "detail", "alignment", "overall"), ["first", "tie"])
+    posteriors = {
+        "aesthetics": [0.3, 0.45, 0.25],  # most probable: tie, though p_first > p_second once folded
+        "detail": [0.1, 0.2, 0.7],
+        "alignment": [0.6, 0.3, 0.1],
+        "overall": [0.2, 0.2, 0.6],
+    }
+    result = pair_labels(votes=votes, mode=LabelMode.DAWID_SKENE, posteriors=posteriors, adjudication=None)
+    assert result.labels["aesthetics"] == pytest.approx([0.525, 0.475])
+    assert result.labels["detail"] == pytest.approx([0.2, 0.8])
+    assert result.classes == {"aesthetics": "tie", "detail": "second", "alignment": "first", "overall": "second"}
+    assert (result.annotator_count, result.agreement) == (2, 0.0)
+    decided = {"aesthetics": "first", "detail": "second", "alignment": "tie", "overall": "first"}
+    adjudicated = pair_labels(votes=votes, mode=LabelMode.DAWID_SKENE, posteriors=posteriors, adjudication=decided)
+    assert adjudicated.labels["overall"] == [1.0, 0.0] and adjudicated.classes == decided
+    with pytest.raises(ValueError, match="posteriors are given in dawid-skene mode"):
+        pair_labels(votes=votes, mode=LabelMode.DAWID_SKENE)
+    with pytest.raises(ValueError, match="posteriors are given in dawid-skene mode"):
+        pair_labels(votes=votes, mode=LabelMode.SOFT, posteriors=posteriors)

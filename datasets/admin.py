@@ -135,6 +135,7 @@ class DatasetJudgementAdmin(DatasetItemAdmin):
     list_display = ("version", "pair", "annotator", *DIMENSION_KEYS, "left_side", "duration_ms", "split")
     list_filter = ("split", "version")
     search_fields = ("=annotator",)
+    list_select_related = ("version", "pair")
 
 
 @admin.register(ExportJob)

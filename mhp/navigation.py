@@ -43,6 +43,7 @@ SECTIONS: tuple[tuple[str, tuple[Page, ...]], ...] = (
         "Review",
         (
             Page("Disputed pairs", "annotation:label-disputes", "annotation.adjudicate_pairs"),
+            Page("Annotator flags", "annotation:label-flags", "annotation.adjudicate_pairs"),
             Page("Prompt disagreements", "annotation:prompt-disagreements", "annotation.resolve_prompt_disagreements"),
             Page("Quality", "annotation:label-quality", "annotation.view_quality"),
         ),

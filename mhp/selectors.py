@@ -11,7 +11,13 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from annotation.dimensions import DIMENSION_KEYS
-from annotation.labeling.selectors import annotator_counts, open_pairs_count, quality_figures
+from annotation.labeling.selectors import (
+    annotator_counts,
+    annotator_flags_open_count,
+    annotator_reliability,
+    open_pairs_count,
+    quality_figures,
+)
 from annotation.models import (
     AugmentationJob,
     Generator,
@@ -120,6 +126,7 @@ def annotator_home(*, user: AbstractBaseUser) -> dict:
         "judgements": annotator_counts(user=user),
         "reviews": {"today": reviews.filter(created_at__gte=start).count(), "total": reviews.count()},
         "quality": annotator_quality(user=user),
+        "reliability": annotator_reliability(user=user),
     }
 
 
@@ -141,6 +148,7 @@ def reviewer_home(*, user: AbstractBaseUser) -> dict:
     return {
         "disputes": disputes_open(),
         "prompt_disagreements": prompt_disagreements_list(reviewer=user).count(),
+        "flags_open": annotator_flags_open_count(),
         "quality": figures["dimensions"],
         "judgements": figures["judgements"],
         "pairs_judged": figures["pairs_judged"],

@@ -237,6 +237,12 @@ CELERY_BEAT_SCHEDULE = {
     "reap-dead-training-runs": {"task": "training.reap_dead_runs", "schedule": 60.0},
     # A missed run is simply skipped (expires): the next one does the same work.
     "lease-table-upkeep": {"task": "annotation.lease_table_upkeep", "schedule": 5.0, "options": {"expires": 5.0}},
+    # Annotator reliabilities: one aggregate query when no judgement changed, a warm-started fit otherwise.
+    "reliabilities-refresh": {
+        "task": "annotation.reliabilities_refresh",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
 }
 
 # With Redis, the cache is shared by all web workers, so sessions can be read from it instead of the

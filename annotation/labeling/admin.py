@@ -1,4 +1,5 @@
-"""Labeling's admin: judgements, leases and adjudications to look at, annotator profiles to deactivate."""
+"""Labeling's admin: judgements, leases, adjudications, reliabilities, flags and reliability fits to look at,
+annotator profiles to deactivate."""
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
@@ -6,13 +7,17 @@ from django.http import HttpRequest
 from annotation.labeling.services import annotator_deactivate
 from annotation.models import (
     Adjudication,
+    AnnotatorFlag,
     AnnotatorProfile,
+    AnnotatorReliability,
+    DimensionPrior,
     Guideline,
     Judgement,
     PairLease,
     PairSkip,
+    ReliabilityRun,
 )
-from mhp.admin_base import BigTableAdmin
+from mhp.admin_base import JOB_FIELDS, BigTableAdmin
 
 DEACTIVATE_DESCRIPTION = "Deactivate and exclude from the next dataset version"
 
@@ -95,3 +100,35 @@ class AnnotatorProfileAdmin(admin.ModelAdmin):
 @admin.register(Guideline)
 class GuidelineAdmin(admin.ModelAdmin):
     list_display = ("dimension", "text", "updated_at")
+
+
+@admin.register(AnnotatorReliability)
+class AnnotatorReliabilityAdmin(ViewOnlyAdmin):
+    """Written by the reliability fit only."""
+
+    list_display = ("annotator", "dimension", "accuracy", "informativeness", "judgements", "updated_at")
+    list_filter = ("dimension",)
+    raw_id_fields = ("annotator",)
+
+
+@admin.register(DimensionPrior)
+class DimensionPriorAdmin(ViewOnlyAdmin):
+    list_display = ("dimension", "prior", "updated_at")
+
+
+@admin.register(AnnotatorFlag)
+class AnnotatorFlagAdmin(ViewOnlyAdmin):
+    """Reviewed on the flags page (labeling/flags/), where stopping an annotator goes through its service."""
+
+    list_display = ("annotator", "kind", "created_at", "reviewed_by", "reviewed_at")
+    list_filter = ("kind", ("reviewed_at", admin.EmptyFieldListFilter))
+    raw_id_fields = ("annotator", "reviewed_by")
+
+
+@admin.register(ReliabilityRun)
+class ReliabilityRunAdmin(ViewOnlyAdmin):
+    """Started from the quality page, the beat schedule or `manage.py fit_reliabilities`."""
+
+    list_display = ("id", "status", "judgements_used", "annotators_flagged", "created_at", "finished_at")
+    list_filter = ("status",)
+    readonly_fields = (*JOB_FIELDS, "config", "metrics", "judgements_used", "annotators_flagged")

@@ -1,4 +1,4 @@
-"""Reads of labeling: the annotator's lease and counts, quality figures, disputed pairs."""
+"""Reads of labeling: the annotator's lease and counts, quality figures, reliabilities and flags, disputed pairs."""
 
 import hashlib
 import json
@@ -12,7 +12,19 @@ from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS, DIMENSIONS
 from annotation.labeling.quality import CATEGORIES, QualityTally, Rating
-from annotation.models import Adjudication, AnnotatorProfile, Guideline, Image, Judgement, Pair, PairLease, Side
+from annotation.models import (
+    Adjudication,
+    AnnotatorFlag,
+    AnnotatorProfile,
+    AnnotatorReliability,
+    Guideline,
+    Image,
+    Judgement,
+    Pair,
+    PairLease,
+    ReliabilityRun,
+    Side,
+)
 from mhp.media import media_url
 
 
@@ -191,3 +203,45 @@ def pair_vote_rows(pair: Pair) -> list[dict]:
         {"key": key, **{category: getattr(pair, f"{key}_{category}") for category in CATEGORIES}}
         for key in DIMENSION_KEYS
     ]
+
+
+def reliabilities_by_annotator() -> dict[int, dict[str, dict]]:
+    """user id -> dimension -> accuracy and informativeness, as the latest reliability fit left them."""
+    rows = AnnotatorReliability.objects.values_list("annotator_id", "dimension", "accuracy", "informativeness")
+    table: dict[int, dict[str, dict]] = {}
+    for user_id, key, accuracy, informativeness in rows:
+        table.setdefault(user_id, {})[key] = {"accuracy": accuracy, "informativeness": informativeness}
+    return table
+
+
+def annotator_reliability(*, user: AbstractBaseUser) -> list[dict]:
+    """This annotator's reliability per dimension (empty before their first fit)."""
+    rows = AnnotatorReliability.objects.filter(annotator=user).values(
+        "dimension", "accuracy", "informativeness", "judgements"
+    )
+    mine = {row["dimension"]: row for row in rows}
+    return [{"label": d.label, **mine[d.key]} for d in DIMENSIONS if d.key in mine]
+
+
+def reliability_run_latest() -> ReliabilityRun | None:
+    return ReliabilityRun.objects.order_by("-created_at", "-pk").first()
+
+
+def annotator_flags_open() -> list[AnnotatorFlag]:
+    return list(
+        AnnotatorFlag.objects.filter(reviewed_at__isnull=True)
+        .select_related("annotator", "annotator__annotator_profile")
+        .order_by("created_at", "pk")
+    )
+
+
+def annotator_flags_open_count() -> int:
+    return AnnotatorFlag.objects.filter(reviewed_at__isnull=True).count()
+
+
+def annotator_flags_reviewed(*, limit: int = 20) -> list[AnnotatorFlag]:
+    return list(
+        AnnotatorFlag.objects.filter(reviewed_at__isnull=False)
+        .select_related("annotator", "reviewed_by")
+        .order_by("-reviewed_at", "-pk")[:limit]
+    )

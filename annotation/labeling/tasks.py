@@ -1,10 +1,23 @@
-"""Periodic upkeep of the labeling queue (scheduled by Celery beat, see CELERY_BEAT_SCHEDULE)."""
+"""Labeling tasks: periodic upkeep of the queue and the reliability fit (scheduled by Celery beat, see
+CELERY_BEAT_SCHEDULE), thin doors onto the services."""
 
 from celery import shared_task
 
-from annotation.labeling import queue
+from annotation.labeling import queue, reliability
 
 
 @shared_task(name="annotation.lease_table_upkeep", acks_late=False, ignore_result=True)
 def lease_table_upkeep() -> int:
     return queue.pair_leases_upkeep()
+
+
+@shared_task(name=reliability.RELIABILITY_TASK)
+def reliability_run_task(run_id: int) -> str:
+    return reliability.reliability_run_execute(run_id=run_id).status
+
+
+@shared_task(name="annotation.reliabilities_refresh", ignore_result=True)
+def reliabilities_refresh_task() -> str:
+    """Every few minutes (CELERY_BEAT_SCHEDULE): a fit only when the judgements changed."""
+    run = reliability.reliabilities_refresh()
+    return run.status if run else "unchanged"

@@ -7,6 +7,9 @@ from annotation.labeling import api, views
 urlpatterns = [
     path("", views.label_form, name="label-form"),
     path("quality/", views.quality_page, name="label-quality"),
+    path("quality/refit/", views.reliability_refit, name="label-reliability-refit"),
+    path("flags/", views.flags_page, name="label-flags"),
+    path("flags/review/", views.flag_review, name="label-flag-review"),
     path("disputes/", views.disputes_page, name="label-disputes"),
     path("disputes/adjudicate/", views.dispute_post, name="label-adjudicate"),
 ]

@@ -1,29 +1,37 @@
 """Labeling pages: the labeling form (a plain form post the page's script upgrades to the JSON API), and the
-reviewer pages: quality figures, the disputes list with adjudication and gold answers."""
+reviewer pages: quality figures with the reliability fit, the disputes list with adjudication and gold answers,
+the annotator flags with their review."""
 
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.dimensions import DIMENSIONS
-from annotation.labeling import queue
+from annotation.labeling import flags, queue, reliability
 from annotation.labeling import services as review
 from annotation.labeling.selectors import (
     annotator_counts,
+    annotator_flags_open,
+    annotator_flags_reviewed,
     disputed_pairs,
     guidelines,
     lease_payload,
     open_pairs_count,
     pair_vote_rows,
     quality_figures,
+    reliabilities_by_annotator,
+    reliability_run_latest,
 )
 from annotation.models import Choice
 from mhp.inputs import INT_MAX, form_id
+from mhp.jobs import JobStatus
 
 SKIP_REASONS = (
     "An image does not load or is broken",
@@ -126,12 +134,41 @@ def quality_page(request: HttpRequest) -> HttpResponse:
         "annotator_chart": bar_chart(
             [(row["username"], row["username"], _annotator_values(row)) for row in figures["annotators"]]
         ),
-        "annotator_rows": [
-            {**row, "per_dimension": [(d, row["dimensions"][d.key]) for d in DIMENSIONS]}
-            for row in figures["annotators"]
-        ],
+        "annotator_rows": _annotator_rows(figures["annotators"], reliabilities_by_annotator()),
+        "reliability_run": _run_display(reliability_run_latest()),
+        "spammer_threshold": settings.SPAMMER_INFORMATIVENESS,
     }
     return render(request, "labeling/quality.html", context)
+
+
+def _annotator_rows(annotators: list[dict], reliabilities: dict[int, dict[str, dict]]) -> list[dict]:
+    """Each annotator's figures per dimension, the reliability fit's beside them (None before a fit)."""
+    rows = []
+    for row in annotators:
+        fitted = reliabilities.get(row["user_id"], {})
+        per_dimension = [(d, row["dimensions"][d.key], fitted.get(d.key)) for d in DIMENSIONS]
+        rows.append({**row, "per_dimension": per_dimension})
+    return rows
+
+
+def _run_display(run) -> dict | None:
+    if run is None:
+        return None
+    live = run.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    return {"run": run, "live": live, "percent": round(run.progress * 100), "skipped": run.metrics.get("skipped")}
+
+
+@login_required
+@permission_required("annotation.view_quality", raise_exception=True)
+@require_POST
+def reliability_refit(request: HttpRequest) -> HttpResponse:
+    """The quality page's "Refit reliabilities": a new fit queued, or the one already under way shown."""
+    run, created = reliability.reliability_run_request(created_by=request.user)
+    if created:
+        messages.success(request, f"Reliability fit {run.pk} queued.")
+    else:
+        messages.info(request, f"Reliability fit {run.pk} is already {run.get_status_display().lower()}.")
+    return redirect(f"{reverse('annotation:label-quality')}#reliability-run")
 
 
 def _project_values(fig: dict) -> list[tuple[str, float | None]]:
@@ -245,3 +282,44 @@ def dispute_post(request: HttpRequest) -> HttpResponse:
     except review.ReviewError as error:
         messages.error(request, str(error))
     return redirect("annotation:label-disputes")
+
+
+class FlagReviewForm(forms.Form):
+    flag_id = form_id(widget=forms.HiddenInput)
+    action = forms.ChoiceField(choices=[("dismiss", "dismiss"), ("stop", "stop")])
+    note = forms.CharField(required=False, max_length=2000)
+
+
+def _flags_render(request: HttpRequest, status: int = 200) -> HttpResponse:
+    context = {"open_flags": annotator_flags_open(), "reviewed_flags": annotator_flags_reviewed()}
+    return render(request, "labeling/flags.html", context, status=status)
+
+
+@login_required
+@permission_required("annotation.adjudicate_pairs", raise_exception=True)
+def flags_page(request: HttpRequest) -> HttpResponse:
+    """Open annotator flags (spammers, contradictions) with their figures, and the latest reviews."""
+    return _flags_render(request)
+
+
+@login_required
+@permission_required("annotation.adjudicate_pairs", raise_exception=True)
+@require_POST
+def flag_review(request: HttpRequest) -> HttpResponse:
+    """Dismiss a flag with a note, or stop the annotator; a refusal answers 4xx with the list and why."""
+    form = FlagReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose dismiss or stop on a flag of the list (a note is at most 2000 characters).")
+        return _flags_render(request, status=400)
+    data = form.cleaned_data
+    try:
+        if data["action"] == "stop":
+            flag = flags.annotator_flag_stop(reviewer=request.user, flag_id=data["flag_id"], note=data["note"])
+            messages.success(request, f"{flag.annotator.get_username()} can no longer label; flag closed.")
+        else:
+            flag = flags.annotator_flag_dismiss(reviewer=request.user, flag_id=data["flag_id"], note=data["note"])
+            messages.success(request, f"Flag on {flag.annotator.get_username()} dismissed.")
+    except flags.FlagReviewError as error:
+        messages.error(request, str(error))
+        return _flags_render(request, status=error.status)
+    return redirect("annotation:label-flags")

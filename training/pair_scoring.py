@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -40,6 +40,7 @@ MAX_BATCH_SIZE = 4096
 PAIRS_PER_INSERT = 2000
 PROGRESS_STEP = 0.01  # write progress to the row at most once per percent
 UNREADABLE_LISTED = 20
+DECODE_THREADS = 8  # image decoding and resizing release the GIL
 
 
 class PairScoringError(ValueError):
@@ -175,13 +176,35 @@ def _prompt_blocks(rows: Iterable[tuple], images_per_block: int) -> Iterator[lis
 
 
 def _scored_blocks(scorer, batch_size: int, tally: _Tally) -> Iterator[tuple[list[tuple], dict]]:
-    """(pair rows, {image id: {dimension: score}}) block by block; the conditions are encoded once."""
+    """(pair rows, {image id: {dimension: score}}) block by block; the conditions are encoded once. Threads
+    decode and preprocess the next block's images while the model scores this one (decoding is the slow
+    part on a GPU worker); the database is read on this thread only."""
     rows = _pairs_to_score().values_list("id", "prompt_id", "image_first_id", "image_second_id")
     conditions = _condition_tokens(scorer)
-    for block in _prompt_blocks(rows.iterator(chunk_size=PAIRS_PER_INSERT), batch_size):
-        image_ids = sorted({image_id for row in block for image_id in row[2:]})
-        images = Image.objects.select_related("prompt").in_bulk(image_ids)
-        yield block, _image_scores(scorer, [images[pk] for pk in image_ids], conditions, batch_size, tally)
+    size = scorer.model.config.image_size
+    pending = None
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
+        for block in _prompt_blocks(rows.iterator(chunk_size=PAIRS_PER_INSERT), batch_size):
+            image_ids = sorted({image_id for row in block for image_id in row[2:]})
+            images = Image.objects.select_related("prompt").in_bulk(image_ids)
+            decoding = [(images[pk], pool.submit(_pixels, images[pk], size)) for pk in image_ids]
+            if pending is not None:
+                yield pending[0], _image_scores(scorer, _decoded(pending[1], tally), conditions, batch_size, tally)
+            pending = (block, decoding)
+        if pending is not None:
+            yield pending[0], _image_scores(scorer, _decoded(pending[1], tally), conditions, batch_size, tally)
+
+
+def _decoded(decoding: list[tuple[Image, Future]], tally: _Tally) -> list[tuple[Image, object]]:
+    """(image, pixels [3, H, W]) of the readable images; the others noted in the tally."""
+    readable = []
+    for image, future in decoding:
+        pixels = future.result()
+        if isinstance(pixels, str):
+            tally.unreadable[image.pk] = pixels
+        else:
+            readable.append((image, pixels))
+    return readable
 
 
 def _store(run: PairScoringRun, pairs: list[tuple], scores: dict, tally: _Tally) -> None:
@@ -215,23 +238,20 @@ def _condition_tokens(scorer):
     return tokens
 
 
-def _image_scores(scorer, images: list[Image], conditions, batch_size: int, tally: _Tally) -> dict[int, dict]:
-    """{image id: {dimension: score}} for the readable images: the vision tower once per image, the text
-    tower once per prompt, the cross model once per image and dimension (MPSScorer's computation, batched
-    across prompts). An unreadable image is noted and its pairs left unscored."""
+def _image_scores(scorer, readable: list[tuple[Image, object]], conditions, batch_size: int, tally: _Tally) -> dict:
+    """{image id: {dimension: score}} for decoded images: the vision tower once per image, the text tower
+    once per prompt, the cross model once per image and dimension (MPSScorer's computation, batched across
+    prompts)."""
     import torch
 
-    from training.mps import condition_keep_mask, preprocess_images, tokenize
+    from training.mps import condition_keep_mask, tokenize
 
-    with ExitStack() as stack:
-        pictures = {image.pk: picture for image in images if (picture := _read(stack, image, tally)) is not None}
-        readable = [image for image in images if image.pk in pictures]
-        if not readable:
-            return {}
-        model, config = scorer.model, scorer.model.config
-        pixels = preprocess_images([pictures[image.pk] for image in readable], config.image_size)
-    prompts = list(dict.fromkeys(image.prompt.text for image in readable))
-    row = torch.tensor([prompts.index(image.prompt.text) for image in readable])
+    if not readable:
+        return {}
+    model, config = scorer.model, scorer.model.config
+    pixels = torch.stack([pixels for _, pixels in readable])
+    prompts = list(dict.fromkeys(image.prompt.text for image, _ in readable))
+    row = torch.tensor([prompts.index(image.prompt.text) for image, _ in readable])
     scores = []
     with torch.inference_mode(), scorer._autocast():
         ids = tokenize(prompts, config.context_length, pad_id=config.pad_id).to(scorer.device)
@@ -247,18 +267,19 @@ def _image_scores(scorer, images: list[Image], conditions, batch_size: int, tall
             scores.append(torch.stack(per_dimension, dim=1).float().cpu())  # [batch, 4]
     tally.images += len(readable)
     values = torch.cat(scores).tolist()  # [images, 4]
-    return {
-        image.pk: dict(zip(DIMENSION_KEYS, value, strict=True)) for image, value in zip(readable, values, strict=True)
-    }
+    return {image.pk: dict(zip(DIMENSION_KEYS, value, strict=True))
+            for (image, _), value in zip(readable, values, strict=True)}  # fmt: skip
 
 
-def _read(stack: ExitStack, image: Image, tally: _Tally) -> PILImage.Image | None:
-    # Through the storage API, as stored_images_score reads them; one broken file skips its pairs only.
+def _pixels(image: Image, size: int):
+    """The image's pixels [3, size, size] as score_images preprocesses them, or why it cannot be read.
+
+    Through the storage API, as stored_images_score reads them; one broken file skips its pairs only."""
+    from training.mps import preprocess_images
+
     try:
-        handle = stack.enter_context(image.file.open("rb"))
-        picture = PILImage.open(handle)
-        picture.load()
+        with image.file.storage.open(image.file.name, "rb") as handle, PILImage.open(handle) as picture:
+            picture.load()
+            return preprocess_images([picture], size)[0]
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as error:
-        tally.unreadable[image.pk] = f"{type(error).__name__}: {error}"
-        return None
-    return picture
+        return f"{type(error).__name__}: {error}"

@@ -338,3 +338,22 @@ def test_throughput_on_cpu_with_the_tiny_model(checkpoint, capsys):
     with capsys.disabled():
         print(f"\npair scoring, tiny model on CPU: {run.pairs_scored} pairs, {run.metrics['images']} images in "
               f"{seconds:.2f} s ({run.metrics['pairs_per_second']} pairs/s in the job's loop)")  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reviewer_clicks_from_home_to_a_model_disagreement_and_adjudicates_it(browser_login, live_server):
+    people = [make_user(roles.ANNOTATOR) for _ in range(3)]
+    pair = _complete(_prompt_pairs(2)[0], people, ["first", "first", "second"])
+    _score(_scored_run(), pair, overall=0.02)
+    make_user(roles.REVIEWER, username="rev")
+    page = browser_login("rev")
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("link", name="Disputed pairs").first.click()
+    card = page.locator(f"#model-pair-{pair.pk}")
+    assert card.locator("td.contradicted").inner_text() == "0.020 ✗"
+    for key in DIMENSION_KEYS:
+        card.locator(f"input[aria-label='{key} {'second' if key == 'overall' else 'first'}']").check()
+    card.locator("button[value=adjudicate]").click()
+    page.wait_for_selector(f"text=Pair {pair.pk} adjudicated.")
+    assert Adjudication.objects.get(pair=pair).overall == "second"
+    assert page.locator(f"#model-pair-{pair.pk}").count() == 0 and page.locator("#no-model-disagreements").count() == 1

@@ -25,7 +25,7 @@ from django.db import transaction
 from PIL import Image as PILImage
 
 from annotation.dimensions import DIMENSION_KEYS
-from annotation.labeling.disagreements import contradicting_annotators_flag
+from annotation.labeling.disagreements import contradicting_annotators_flag, disagreement_candidates
 from annotation.models import Image, Pair
 from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
 from mhp.progress import Progress
@@ -106,7 +106,8 @@ def pair_scoring_run_execute(*, run_id: int, progress: Progress | None = None) -
             report(tally.pairs_seen)
         seconds = time.monotonic() - started
         flags = contradicting_annotators_flag(run)
-        return {"pairs_scored": tally.pairs_scored, "metrics": tally.metrics(seconds, flags)}
+        metrics = {**tally.metrics(seconds, flags), "disagreements": disagreement_candidates(run)}
+        return {"pairs_scored": tally.pairs_scored, "metrics": metrics}
 
     return job_run(PairScoringRun.objects.select_related("training_run"), run_id, execute)
 

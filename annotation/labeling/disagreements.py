@@ -5,7 +5,7 @@ other answer; a tie answer, or no single largest answer, gives no label and the 
 The model is confident on a dimension when it gives MODEL_DISAGREEMENT_PROBABILITY or more to one image.
 
 - a complete, non-adjudicated pair whose label the model confidently contradicts on some dimension goes
-  to the disputes page (`model_disagreements`);
+  to the disputes page (`model_disagreements`; the scoring run finds them once, the page checks them again);
 - an annotator who, where the label and the model confidently agree, picks the other image at least
   CONTRADICTION_RATE of the time over CONTRADICTION_MIN_ANSWERS such answers gets a CONTRADICTS flag
   (`contradicting_annotators_flag`, at the end of each scoring run).
@@ -41,6 +41,8 @@ CONTRADICTION_RATE = 0.5
 CONTRADICTION_MIN_ANSWERS = 20
 OPPOSITE = {"first": "second", "second": "first"}
 PAIRS_PER_READ = 2000
+# Candidates a scoring run keeps for the disputes page: far more than a reviewer works through between runs.
+DISAGREEMENTS_KEPT = 5000
 
 
 def latest_scoring_run():
@@ -65,7 +67,10 @@ def scored_pairs(run, *, version_id: int | None) -> QuerySet[Pair]:
     (`model_<key>`) and the vote counts (`<key>_<answer>`)."""
     probability = settings.MODEL_DISAGREEMENT_PROBABILITY
     pairs = Pair.objects.annotate(score=FilteredRelation("model_scores", condition=Q(model_scores__run=run)))
-    pairs = pairs.filter(score__isnull=False, judgements_done__gte=F("judgements_required"))
+    confident = Q()
+    for key in DIMENSION_KEYS:  # on no dimension, the pair can neither contradict nor confirm: not counted
+        confident |= Q(**{f"score__{key}__gte": probability}) | Q(**{f"score__{key}__lte": 1.0 - probability})
+    pairs = pairs.filter(confident, score__isnull=False, judgements_done__gte=F("judgements_required"))
     if version_id is not None:
         pairs = pairs.exclude(dataset_items__version_id=version_id)
     counts = {
@@ -94,24 +99,37 @@ def scored_pairs(run, *, version_id: int | None) -> QuerySet[Pair]:
     return pairs.annotate(**contradiction, **agreement)
 
 
-def model_disagreements(*, limit: int = 50) -> tuple[object | None, list[Pair]]:
-    """(the run, its confidently contradicted complete pairs not yet adjudicated, most confident first).
+def contradicted_pairs(run) -> QuerySet[Pair]:
+    """The run's confidently contradicted complete pairs, not adjudicated, not trained on, most confident
+    first; each carries `contradicted`: the largest probability the model gives an image the label did not
+    choose. Over every judgement of every complete pair: seconds at 200,000 pairs, so a scoring run asks it
+    once (`disagreement_candidates`) and the page re-checks only the pairs it found."""
+    return (
+        scored_pairs(run, version_id=trained_version_id(run))
+        .filter(adjudication__isnull=True)
+        .annotate(contradicted=Greatest(*(F(f"contradicted_{key}") for key in DIMENSION_KEYS)))
+        .filter(contradicted__gte=settings.MODEL_DISAGREEMENT_PROBABILITY)
+        .order_by("-contradicted", "id")
+    )
 
-    Each pair carries `contradicted` (the largest probability the model gives the image the label did not
-    choose) and `contradicted_keys` (the dimensions where it is confident), besides `scored_pairs`' fields."""
+
+def disagreement_candidates(run) -> list[int]:
+    """At the end of a scoring run, for its metrics: the ids of its contradicted pairs (the most confident
+    DISAGREEMENTS_KEPT). A pair completed after the run waits for the next one."""
+    return list(contradicted_pairs(run).values_list("pk", flat=True)[:DISAGREEMENTS_KEPT])
+
+
+def model_disagreements(*, limit: int = 50) -> tuple[object | None, list[Pair]]:
+    """(the latest succeeded run, the pairs it contradicts still: its candidates checked again now, since
+    an adjudication or a revised judgement may have settled some). Each pair also carries `contradicted_keys`,
+    the dimensions where the model contradicts the label, besides `scored_pairs`' fields."""
     run = latest_scoring_run()
     if run is None:
         return None, []
     probability = settings.MODEL_DISAGREEMENT_PROBABILITY
-    pairs = (
-        scored_pairs(run, version_id=trained_version_id(run))
-        .filter(adjudication__isnull=True)
-        .annotate(contradicted=Greatest(*(F(f"contradicted_{key}") for key in DIMENSION_KEYS)))
-        .filter(contradicted__gte=probability)
-        .select_related("prompt", "image_first", "image_second", "adjudication")
-        .order_by("-contradicted", "id")[:limit]
-    )
-    pairs = list(pairs)
+    candidates = run.metrics.get("disagreements", [])
+    pairs = contradicted_pairs(run).filter(pk__in=candidates)
+    pairs = list(pairs.select_related("prompt", "image_first", "image_second", "adjudication")[:limit])
     for pair in pairs:
         pair.contradicted_keys = [key for key in DIMENSION_KEYS if getattr(pair, f"contradicted_{key}") >= probability]
     return run, pairs

@@ -21,6 +21,7 @@ from annotation.images.services.pairs import pair_get_or_create
 from annotation.labeling.disagreements import (
     CONTRADICTION_MIN_ANSWERS,
     contradicting_annotators_flag,
+    disagreement_candidates,
     model_disagreements,
 )
 from annotation.models import Adjudication, AnnotatorFlag, FlagKind, Pair
@@ -86,6 +87,7 @@ def test_the_job_stores_score_images_probabilities_running_each_image_through_th
             hook.remove()
     assert (run.status, run.error, run.progress, run.pairs_scored) == (JobStatus.SUCCEEDED, "", 1.0, 9)
     assert (run.metrics["pairs"], run.metrics["images"], run.metrics["unreadable_images"]) == (9, 9, 0)
+    assert run.metrics["disagreements"] == [] and run.metrics["contradicts_flags"] == []  # nothing judged yet
     assert sum(vision) == 9 and max(vision) <= 4  # each distinct image once, in batches of at most 4
     assert sum(text) == 4 + 3  # the four conditions once per job, each prompt once
     assert PairScore.objects.filter(run=run).count() == 9
@@ -236,6 +238,12 @@ def _scored_run(training_run=None) -> PairScoringRun:
                                          status=JobStatus.SUCCEEDED, started_at=now, finished_at=now)  # fmt: skip
 
 
+def _keep_candidates(run: PairScoringRun) -> None:
+    """What a scoring job records at its end, for a run made here with hand-written scores."""
+    run.metrics = {"disagreements": disagreement_candidates(run)}
+    run.save(update_fields=["metrics"])
+
+
 def _complete(pair: Pair, annotators, choices) -> Pair:
     for annotator, choice in zip(annotators, choices, strict=True):
         judge(pair, annotator, choice)
@@ -268,6 +276,9 @@ def test_confident_contradictions_not_trained_on_nor_adjudicated_go_to_the_dispu
         _score(run, pair, **dict.fromkeys(DIMENSION_KEYS, 0.01))
     _score(run, agreed, overall=0.99)
     Adjudication.objects.create(pair=adjudicated, reviewer=people[0], **dict.fromkeys(DIMENSION_KEYS, "first"))
+    for scored in (older, run, failed):
+        _keep_candidates(scored)
+    assert run.metrics["disagreements"] == [contradicted.pk] and older.metrics["disagreements"] == [agreed.pk]
 
     latest, pairs = model_disagreements()
     assert latest == run and [pair.pk for pair in pairs] == [contradicted.pk]
@@ -345,7 +356,9 @@ def test_throughput_on_cpu_with_the_tiny_model(checkpoint, capsys):
 def test_a_reviewer_clicks_from_home_to_a_model_disagreement_and_adjudicates_it(browser_login, live_server):
     people = [make_user(roles.ANNOTATOR) for _ in range(3)]
     pair = _complete(_prompt_pairs(2)[0], people, ["first", "first", "second"])
-    _score(_scored_run(), pair, overall=0.02)
+    run = _scored_run()
+    _score(run, pair, overall=0.02)
+    _keep_candidates(run)
     make_user(roles.REVIEWER, username="rev")
     page = browser_login("rev")
     page.goto(f"{live_server.url}/")

@@ -84,6 +84,7 @@ SECTIONS: tuple[tuple[str, tuple[Page, ...]], ...] = (
             Page("Training runs", "training-pages:runs", "training.view_trainingrun"),
             Page("Evaluation results", "training-pages:results", staff=True),
             Page("Generator ranking", "training-pages:generators", staff=True),
+            Page("Pair scoring", "training-pages:pair-scorings", "training.view_pairscoringrun", staff=True),
         ),
     ),
     (

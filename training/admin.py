@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from training.models import EvaluationRun, TrainingRun
+from training.models import EvaluationRun, PairScore, PairScoringRun, TrainingRun
 
 
 class RunAdmin(admin.ModelAdmin):
@@ -29,3 +29,19 @@ class TrainingRunAdmin(RunAdmin):
 class EvaluationRunAdmin(RunAdmin):
     list_display = ("id", "method", "benchmark", "training_run", "status", "progress", "created_at")
     list_filter = ("status", "method", "benchmark")
+
+
+@admin.register(PairScoringRun)
+class PairScoringRunAdmin(RunAdmin):
+    list_display = ("id", "checkpoint_path", "training_run", "status", "progress", "pairs_scored", "created_at")
+    list_filter = ("status",)
+
+
+@admin.register(PairScore)
+class PairScoreAdmin(RunAdmin):
+    """Written by the scoring job only."""
+
+    list_display = ("run", "pair", "aesthetics", "detail", "alignment", "overall")
+    list_filter = ("run",)
+    list_select_related = ("run",)
+    raw_id_fields = ("pair",)

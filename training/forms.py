@@ -152,3 +152,31 @@ class EvaluationRunForm(forms.Form):
         if kind == BENCHMARK_VERSION:
             return {"dataset_version": frozen_dataset_versions().get(pk=pk)}
         return {"evaluation_set": EvaluationSet.objects.get(pk=pk)}
+
+
+class PairScoringRunForm(forms.Form):
+    """Start a pair scoring run on the gpu queue: a finished run's best model, or any checkpoint path."""
+
+    training_run = forms.ModelChoiceField(
+        queryset=TrainingRun.objects.none(),
+        required=False,
+        label="Best model of training run",
+        help_text="Its dataset version's pairs are left out of the model disagreements (it was trained on them).",
+    )
+    checkpoint = _optional_path("Checkpoint path", "Or an MPS checkpoint on the GPU workers' shared storage.")
+    batch_size = _integer(min_value=1, max_value=4096, initial=32, help_text="Images per vision-tower batch.")
+    allow_untrained_dimensions = forms.BooleanField(
+        required=False,
+        label="Allow untrained dimensions",
+        help_text="Score dimensions the checkpoint was not trained on (the published one: overall only).",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["training_run"].queryset = finished_training_runs()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("checkpoint", "").strip()) == (data.get("training_run") is not None):
+            raise forms.ValidationError("Choose a training run or give a checkpoint path (one of the two).")
+        return data

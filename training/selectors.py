@@ -9,7 +9,7 @@ from annotation.dimensions import DIMENSIONS
 from datasets.models import DatasetStatus, DatasetVersion
 from mhp.jobs import JobStatus
 from training.baselines.tables import GENERATOR_RANKING
-from training.models import EvaluationRun, TrainingRun
+from training.models import EvaluationRun, PairScoringRun, TrainingRun
 
 RUNS_LISTED = 200
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -33,6 +33,12 @@ def evaluation_run_list(*, limit: int = RUNS_LISTED) -> list[EvaluationRun]:
     """The newest accuracy evaluations, any status, for the results page (rankings have their own page)."""
     runs = EvaluationRun.objects.exclude(benchmark=GENERATOR_RANKING).select_related("training_run")
     return list(runs.order_by("-created_at", "-id")[:limit])
+
+
+def pair_scoring_run_list(*, limit: int = RUNS_LISTED) -> list[PairScoringRun]:
+    """The newest pair scoring runs, any status, for their page."""
+    runs = PairScoringRun.objects.select_related("training_run").order_by("-created_at", "-id")
+    return list(runs[:limit])
 
 
 def training_run_list(*, limit: int = RUNS_LISTED) -> list[dict]:

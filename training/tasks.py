@@ -6,6 +6,7 @@ from django.conf import settings
 
 from training.evaluation.jobs import evaluation_run_execute
 from training.liveness import training_runs_reap
+from training.pair_scoring import pair_scoring_run_execute
 from training.runs import training_run_execute
 from training.scoring import stored_images_score_job
 
@@ -35,3 +36,8 @@ def reap_dead_runs() -> list[str]:
 @shared_task(name="training.tasks.evaluate_run")
 def evaluate_run(run_id: int) -> str:
     return evaluation_run_execute(run_id=run_id).status
+
+
+@shared_task(name="training.tasks.score_pairs_run")
+def score_pairs_run(run_id: int) -> str:
+    return pair_scoring_run_execute(run_id=run_id).status

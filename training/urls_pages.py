@@ -6,6 +6,7 @@ app_name = "training-pages"
 urlpatterns = [
     path("results/", views.results, name="results"),
     path("generators/", views.generators, name="generators"),
+    path("pair-scoring/", views.pair_scorings, name="pair-scorings"),
     path("runs/", views.runs, name="runs"),
     path("runs/<int:run_id>/", views.run, name="run"),
     path("runs/<int:run_id>.json", views.run_json, name="run-json"),

@@ -14,8 +14,9 @@ from training import selectors
 from training.baselines.tables import GENERATOR_RANKING, latest_results, ranking_chart, results_tables
 from training.charts import loss_chart, validation_chart
 from training.evaluation.jobs import EvaluationError, EvaluationOptions, evaluation_run_create
-from training.forms import EvaluationRunForm, TrainingRunForm
+from training.forms import EvaluationRunForm, PairScoringRunForm, TrainingRunForm
 from training.liveness import training_runs_reap
+from training.pair_scoring import PairScoringError, pair_scoring_run_create
 from training.runs import (
     TrainingError,
     training_run_can_resume,
@@ -192,3 +193,45 @@ def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Training run {run.name} queued to resume from step {run.checkpoint_step}.")
     return redirect("training-pages:run", run_id=run.pk)
+
+
+PAIR_SCORINGS_LISTED = 50
+
+
+@staff_member_required
+@permission_required("training.view_pairscoringrun", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def pair_scorings(request: HttpRequest) -> HttpResponse:
+    """The pair scoring runs with their status and figures, and the form that queues one on the gpu queue."""
+    can_start = request.user.has_perm("training.add_pairscoringrun")
+    form = PairScoringRunForm(request.POST or None) if can_start else None
+    if request.method == "POST":
+        if not can_start:
+            raise PermissionDenied
+        if form.is_valid() and _start_pair_scoring(request, form):
+            return redirect("training-pages:pair-scorings")
+    scorings = selectors.pair_scoring_run_list(limit=PAIR_SCORINGS_LISTED)
+    context = {
+        "form": form,
+        "scorings": scorings,
+        "refresh_seconds": REFRESH_SECONDS if any(selectors.job_is_active(run) for run in scorings) else None,
+    }
+    status = 400 if form is not None and form.errors else 200
+    return render(request, "training/pair_scorings.html", context, status=status)
+
+
+def _start_pair_scoring(request: HttpRequest, form: PairScoringRunForm) -> bool:
+    data = form.cleaned_data
+    try:
+        run = pair_scoring_run_create(
+            checkpoint=data["checkpoint"],
+            training_run=data["training_run"],
+            batch_size=data["batch_size"],
+            allow_untrained_dimensions=data["allow_untrained_dimensions"],
+            created_by=request.user,
+        )
+    except PairScoringError as error:
+        form.add_error(None, str(error))
+        return False
+    messages.success(request, f"Pair scoring run {run.pk} queued on the gpu queue.")
+    return True

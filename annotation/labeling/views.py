@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from annotation.dimensions import DIMENSIONS
 from annotation.labeling import flags, queue, reliability
 from annotation.labeling import services as review
+from annotation.labeling.disagreements import model_disagreements
 from annotation.labeling.selectors import (
     annotator_counts,
     annotator_flags_open,
@@ -250,8 +251,29 @@ def disputes_page(request: HttpRequest) -> HttpResponse:
         {"pair": pair, "votes": pair_vote_rows(pair), "current": _current_answers(pair)}
         for pair in disputed_pairs(limit=DISPUTES_SHOWN)
     ]
-    context = {"rows": rows, "dimensions": DIMENSIONS, "choices": Choice.choices}
+    context = {"rows": rows, "dimensions": DIMENSIONS, "choices": Choice.choices, **_model_disagreement_context()}
     return render(request, "labeling/disputes.html", context)
+
+
+def _model_disagreement_context() -> dict:
+    """The disputes page's section of pairs a model confidently contradicts (annotation.labeling.disagreements)."""
+    run, pairs = model_disagreements(limit=DISPUTES_SHOWN)
+    rows = [
+        {
+            "pair": pair,
+            "current": _current_answers(pair),
+            "votes": [
+                {
+                    **vote,
+                    "model_first": getattr(pair, f"model_{vote['key']}"),
+                    "contradicted": vote["key"] in pair.contradicted_keys,
+                }
+                for vote in pair_vote_rows(pair)
+            ],
+        }  # fmt: skip
+        for pair in pairs
+    ]
+    return {"scoring_run": run, "model_rows": rows}
 
 
 def _current_answers(pair) -> dict[str, str]:

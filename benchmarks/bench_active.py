@@ -251,24 +251,29 @@ class Campaign:
         if not self.fitted:
             self.refit()
         counts = np.bincount(np.array(self.judges), minlength=len(self.world.kinds))
-        flagged = np.array(
-            [
-                counts[j] >= min_judgements
-                and looks_like_spammer(
-                    [informativeness(self.confusions[j, d], self.priors[d]) for d in range(len(DIMENSIONS))],
-                    threshold,
-                )
-                for j in range(len(self.world.kinds))
-            ]
-        )
+        by_dimension = [
+            [informativeness(self.confusions[j, d], self.priors[d]) for d in range(len(DIMENSIONS))]
+            for j in range(len(self.world.kinds))
+        ]
+        flagged = np.array([looks_like_spammer(values, threshold) for values in by_dimension])
+        flagged &= counts >= min_judgements
+        informative = np.mean(by_dimension, axis=1)
         spammer = self.world.kinds != "honest"
+        measured = counts >= min_judgements
         return {
             "spammers": int(spammer.sum()),
             "flagged": int((flagged & spammer).sum()),
             "honest": int((~spammer).sum()),
             "false_flags": int((flagged & ~spammer).sum()),
-            "unmeasured": int((counts < min_judgements).sum()),  # too few judgements to be flagged at all
+            "unmeasured": int((~measured).sum()),  # too few judgements to be flagged at all
+            # Where a threshold would have to lie to separate them (mean informativeness over dimensions):
+            "spammer_informativeness_max": _extreme(max, informative[spammer & measured]),
+            "honest_informativeness_min": _extreme(min, informative[~spammer & measured]),
         }
+
+
+def _extreme(pick, values: np.ndarray) -> float | None:
+    return float(pick(values)) if len(values) else None
 
 
 def accuracy_table(hits: np.ndarray, counted: np.ndarray) -> dict:

@@ -17,7 +17,7 @@ SMALL = {
     "--test-pairs": 40,
     "--rounds": 2,
     "--round-judgements": 150,
-    "--annotators": 15,  # 3 spammers, 20 judgements each on average
+    "--annotators": 15,  # 3 spammers; fixed's 300 judgements are 20 each on average
     "--steps": 2,
     "--batch": 8,
     "--spammer-min-judgements": 10,
@@ -39,24 +39,27 @@ def small_run() -> dict:
 
 def test_dawid_skene_labels_of_adaptive_redundancy_beat_todays_majority_labels(small_run):
     fixed, adaptive = small_run["fixed"], small_run["adaptive"]
-    assert adaptive["judgements"] <= fixed["judgements"] == 2 * SMALL["--round-judgements"]
+    # Adaptive spends 60% of fixed's budget (the benchmark's default share) and still labels better.
+    assert (adaptive["judgements"], fixed["judgements"]) == (180, 300)
     assert adaptive["label_accuracy"]["mean"] > fixed["label_accuracy"]["mean"]
     # ... and than the majority vote over adaptive's very judgements.
     assert adaptive["label_accuracy"]["mean"] > adaptive["majority_label_accuracy"]["mean"]
 
 
 def test_spammers_are_flagged_and_honest_judges_are_not(small_run):
-    flags = small_run["adaptive"]["spammers"]
-    assert flags["spammers"] == 3 and flags["honest"] == 12
-    assert flags["flagged"] >= 2 and flags["false_flags"] == 0, flags
+    """By the Dawid-Skene fit over fixed's 300 judgements (adaptive's 180 leave most judges under the minimum)."""
+    flags = small_run["fixed"]["spammers"]
+    assert flags["spammers"] == 3 and flags["honest"] == 12 and flags["unmeasured"] == 0
+    assert flags["flagged"] == 3 and flags["false_flags"] == 0, flags
+    assert flags["spammer_informativeness_max"] < flags["honest_informativeness_min"]
 
 
 def test_every_strategy_reports_the_figures_the_issue_asks_for(small_run):
-    for name in ("fixed", "adaptive", "guided"):
+    for name, budgets in (("fixed", [150, 300]), ("adaptive", [90, 180]), ("guided", [90, 180])):
         result = small_run[name]
         assert {"judgements", "label_accuracy", "test_accuracy"} <= set(result)
         assert set(result["test_accuracy"]) == {"aesthetics", "detail", "alignment", "overall", "mean"}
-        assert [point["judgements"] for point in result["curve"]] == [150, 300]
+        assert [point["judgements"] for point in result["curve"]] == budgets
         assert all(0.0 <= value <= 1.0 for value in result["test_accuracy"].values())
     # The first round has no model to guide it: guided serves id order, as adaptive does.
     assert small_run["guided"]["curve"][0] == small_run["adaptive"]["curve"][0]

@@ -1,0 +1,138 @@
+"""The order fresh pairs are served in: plain id order, or guided by a pair scoring run's uncertainties.
+
+A guided order ranks the fresh open pairs (nobody judged them yet, not gold) that the run scored, 1..n in
+`guided.guided_order`'s serving order: the most uncertain across the four dimensions first, with a share of
+pairs drawn at random (round-robin over the prompts' categories) that keeps the collected labels an unbiased
+sample. Fresh pairs the run did not score, and pairs created later, keep `QUEUE_RANK_LAST` and come after
+the ranked ones, in id order: a model chose the ranked ones, and a new import should not jump ahead of
+them. A reset gives every pair `QUEUE_RANK_LAST` back: plain id order. Partly judged pairs come first in
+either order (the claim's head, annotation.labeling.queue).
+
+Both run in one transaction that also moves the queue's fresh fronts, so a claim never starts from a
+front of the old order. Every rank written locks its pair row until commit: at 1,000,000 pairs claims
+step over locked fresh pairs for the few seconds it takes (README, queue order figures).
+"""
+
+import secrets
+
+import numpy as np
+from django.apps import apps
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.labeling import guided
+from annotation.labeling.queue import sql
+from annotation.models import Pair
+from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
+from mhp.jobs import JobStatus
+
+_DIMENSIONS = ("aesthetics", "detail", "alignment", "overall")
+_BULK_ROWS = 2000
+_SEED_BITS = 62
+
+
+class QueueOrderError(ValueError):
+    """An order that cannot be applied (a run that did not succeed, a share outside 0..1)."""
+
+
+def queue_order_from_run(
+    run, *, random_share: float, seed: int | None = None, created_by: AbstractBaseUser | None = None
+) -> QueueOrder:
+    """Serve the fresh pairs `run` (a succeeded training.PairScoringRun) scored, most uncertain first,
+    with `random_share` of the slots given to random pairs; `seed` makes the draw repeatable."""
+    if not 0.0 <= random_share <= 1.0:
+        raise QueueOrderError(f"the random share must lie between 0 and 1, got {random_share}")
+    if run.status != JobStatus.SUCCEEDED:
+        raise QueueOrderError(f"scoring run {run.pk} has not succeeded ({run.status})")
+    seed = secrets.randbits(_SEED_BITS) if seed is None else seed
+    with transaction.atomic():
+        _fronts_lock()
+        ids, probabilities, groups = _fresh_scores(run)
+        order = guided.guided_order(
+            guided.uncertainty(probabilities), random_share=random_share, rng=np.random.default_rng(seed), groups=groups
+        )
+        _ranks_clear()
+        _ranks_write(ids[order])
+        _fronts_move()
+        return QueueOrder.objects.create(
+            guided=True,
+            scoring_run_id=run.pk,
+            random_share=random_share,
+            seed=seed,
+            pairs_ranked=len(ids),
+            created_by=created_by,
+        )
+
+
+def queue_order_reset(*, created_by: AbstractBaseUser | None = None) -> QueueOrder:
+    """Serve fresh pairs in plain id order again."""
+    with transaction.atomic():
+        _fronts_lock()
+        _ranks_clear()
+        _fronts_move()
+        return QueueOrder.objects.create(guided=False, created_by=created_by)
+
+
+def queue_order_current() -> QueueOrder | None:
+    """The order in force; None: id order, never changed."""
+    return QueueOrder.objects.select_related("scoring_run", "created_by").first()
+
+
+def scoring_runs_succeeded():
+    """The pair scoring runs an order can be taken from, newest first (training's model, read by name:
+    annotation never imports training)."""
+    run_model = apps.get_model("training", "PairScoringRun")
+    return run_model.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at", "-id")
+
+
+def _fresh_scores(run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids (n,), P(first preferred) (n, 4), category ids (n,)) of the fresh open pairs the run scored,
+    in id order (guided_order keeps it among equal uncertainties)."""
+    rows = (
+        run.scores.filter(pair__judgements_done=0, pair__is_gold=False)
+        .annotate(category=Coalesce("pair__prompt__category_id", Value(0)))
+        .order_by("pair_id")
+        .values_list("pair_id", *_DIMENSIONS, "category")
+    )
+    table = np.array(list(rows.iterator(chunk_size=10_000)), dtype=float).reshape(-1, 2 + len(_DIMENSIONS))
+    return table[:, 0].astype(np.int64), table[:, 1:-1], table[:, -1].astype(np.int64)
+
+
+def _ranks_clear() -> None:
+    Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).update(queue_rank=QUEUE_RANK_LAST)
+
+
+def _ranks_write(ids_in_order: np.ndarray) -> None:
+    ids = ids_in_order.tolist()
+    ranks = list(range(1, len(ids) + 1))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Pair._meta.db_table} p SET queue_rank = v.rank"
+                " FROM unnest(%s::bigint[], %s::integer[]) AS v(id, rank) WHERE p.id = v.id",
+                [ids, ranks],
+            )
+        return
+    pairs = [Pair(pk=pk, queue_rank=rank) for pk, rank in zip(ids, ranks, strict=True)]
+    Pair.objects.bulk_update(pairs, ["queue_rank"], batch_size=_BULK_ROWS)
+
+
+def _fronts_lock() -> None:
+    # The claims' own front lock (sql/pair_claim.sql): no claim moves a front to a place in the old order
+    # meanwhile, and a second admin's order waits for the first.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock({sql.FRONT_LOCK}, 0), pg_advisory_xact_lock({sql.FRONT_LOCK}, 1)"
+            )
+
+
+def _fronts_move() -> None:
+    # The ORM claim path (SQLite) keeps no front: it walks the fresh pairs from the start.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for gold in (False, True):
+                cursor.execute("SELECT * FROM mhp_fresh_front_move(%s, %s)", [gold, timezone.now()])

@@ -45,6 +45,7 @@ SECTIONS: tuple[tuple[str, tuple[Page, ...]], ...] = (
             Page("Disputed pairs", "annotation:label-disputes", "annotation.adjudicate_pairs"),
             Page("Prompt disagreements", "annotation:prompt-disagreements", "annotation.resolve_prompt_disagreements"),
             Page("Quality", "annotation:label-quality", "annotation.view_quality"),
+            Page("Queue order", "annotation:label-queue-order", "annotation.view_queueorder", staff=True),
         ),
     ),
     (

@@ -9,6 +9,7 @@ urlpatterns = [
     path("quality/", views.quality_page, name="label-quality"),
     path("disputes/", views.disputes_page, name="label-disputes"),
     path("disputes/adjudicate/", views.dispute_post, name="label-adjudicate"),
+    path("queue-order/", views.queue_order_page, name="label-queue-order"),
 ]
 
 api_urls = (

@@ -9,6 +9,7 @@ import random
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from annotation import roles
 from annotation.labeling import queue
@@ -147,4 +148,99 @@ def test_an_order_that_cannot_apply_is_refused_and_changes_nothing(status, share
     with pytest.raises(QueueOrderError):
         queue_order_from_run(run, random_share=share, seed=SEED)
     assert not QueueOrder.objects.exists()
+    assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+
+
+URL = "/label/queue-order/"
+
+
+def _client(role: str | None):
+    client = Client()
+    if role is not None:
+        client.force_login(make_user(role))
+    return client
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 302), (roles.ANNOTATOR, 403), (roles.REVIEWER, 403)])
+def test_only_admins_see_or_change_the_queue_order(role, status):
+    pairs = make_pairs(2)
+    run = _scored(pairs, {pairs[0].pk: 0.1, pairs[1].pk: 0.9})
+    client = _client(role)
+    assert client.get(URL).status_code == status
+    assert client.post(URL, {"action": "apply", "scoring_run": run.pk, "random_share": "0.2"}).status_code == status
+    assert not QueueOrder.objects.exists()
+
+
+def test_admin_applies_and_resets_an_order_through_the_page():
+    pairs = make_pairs(2)
+    run = _scored(pairs, {pairs[0].pk: 0.1, pairs[1].pk: 0.9})
+    client = _client(roles.ADMIN)
+    page = client.get(URL)
+    assert page.status_code == 200 and b"id order" in page.content
+    assert b'value="0.2"' in page.content  # QUEUE_RANDOM_SHARE
+
+    response = client.post(URL, {"action": "apply", "scoring_run": run.pk, "random_share": "0"})
+    assert response.status_code == 302
+    assert list(Pair.objects.order_by("queue_rank").values_list("pk", flat=True)) == [pairs[1].pk, pairs[0].pk]
+    assert f"guided by scoring run {run.pk}" in client.get(URL).content.decode()
+
+    assert client.post(URL, {"action": "reset"}).status_code == 302
+    assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+    assert [order.guided for order in QueueOrder.objects.all()] == [False, True]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"action": "shuffle"},
+        {"action": "apply", "random_share": "0.2"},
+        {"action": "apply", "scoring_run": "RUN", "random_share": "0.2"},
+        {"action": "apply", "scoring_run": "99999999999999999999999", "random_share": "0.2"},
+        {"action": "apply", "scoring_run": "424242", "random_share": "0.2"},
+        {"action": "apply", "scoring_run": "FAILED", "random_share": "0.2"},
+        {"action": "apply", "scoring_run": "OK", "random_share": "1.5"},
+        {"action": "apply", "scoring_run": "OK", "random_share": "-0.1"},
+        {"action": "apply", "scoring_run": "OK", "random_share": "nan"},
+        {"action": "apply", "scoring_run": "OK", "random_share": "0.2\x00"},
+        {"action": "apply", "scoring_run": "OK"},
+    ],
+)
+def test_a_malformed_order_is_refused_with_400_and_changes_nothing(body):
+    pairs = make_pairs(2)
+    run = _scored(pairs, {pairs[0].pk: 0.1, pairs[1].pk: 0.9})
+    failed = PairScoringRun.objects.create(status=JobStatus.FAILED, checkpoint_path="/checkpoints/failed.pt")
+    body = {key: {"OK": run.pk, "FAILED": failed.pk}.get(value, value) for key, value in body.items()}
+    response = _client(roles.ADMIN).post(URL, body)
+    assert response.status_code == 400
+    assert not QueueOrder.objects.exists()
+    assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+
+
+def test_other_methods_are_refused():
+    assert _client(roles.ADMIN).put(URL).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_clicks_from_home_to_the_queue_order_and_applies_one(browser_login, live_server):
+    pairs = make_pairs(4)
+    run = _scored(pairs, {pair.pk: u for pair, u in zip(pairs, (0.1, 0.9, 0.5, 0.7), strict=True)})
+    make_user(roles.ADMIN, username="boss")
+    page = browser_login("boss")
+    # The home's own link (the nav bar's copy sits in a closed menu).
+    page.locator("a:visible:text-is('Queue order')").first.click()
+    page.wait_for_url(f"{live_server.url}{URL}")
+    assert "id order" in page.locator("#current-order").inner_text()
+
+    page.check(f"#run-{run.pk}")
+    page.fill("#id_random_share", "0")
+    page.click("button[value=apply]")
+    page.wait_for_selector("text=4 fresh pairs ordered by scoring run")
+    assert f"guided by scoring run {run.pk}" in page.locator("#current-order").inner_text()
+    ranked = Pair.objects.order_by("queue_rank", "id").values_list("pk", flat=True)
+    assert list(ranked) == [pairs[1].pk, pairs[3].pk, pairs[2].pk, pairs[0].pk]
+
+    page.click("button[value=reset]")
+    page.wait_for_selector("text=served in id order again")
+    assert "id order" in page.locator("#current-order").inner_text()
     assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()

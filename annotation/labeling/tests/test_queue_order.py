@@ -15,7 +15,7 @@ from annotation import roles
 from annotation.labeling import queue
 from annotation.labeling.queue_order import QueueOrderError, queue_order_from_run, queue_order_reset
 from annotation.labeling.tests.labeling_factories import judged_by, make_pairs
-from annotation.models import Pair, QueueFront
+from annotation.models import Category, Pair, Prompt, QueueFront
 from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
 from annotation.tests.factories import make_user
 from mhp.jobs import JobStatus
@@ -134,6 +134,20 @@ def test_a_new_order_replaces_the_previous_one_and_moves_the_front(scored_pairs)
     assert served[3:] == [pk for pk in sorted(uncertainty_of) if pk not in {*served[:3]}][:2]
     if connection.vendor == "postgresql":
         assert QueueFront.objects.filter(is_gold=False).values_list("fresh_rank", "fresh_from").get() == (1, few[1].pk)
+
+
+def test_random_picks_take_the_prompt_categories_in_turn():
+    # Five pairs of one category, two of another: an all-random order serves both categories early.
+    common, rare = make_pairs(5), make_pairs(2)
+    first, second = Category.objects.filter(parent=None)[:2]
+    Prompt.objects.filter(pk=common[0].prompt_id).update(category=first)
+    Prompt.objects.filter(pk=rare[0].prompt_id).update(category=second)
+    pairs = [*common, *rare]
+    run = _scored(pairs, {pair.pk: 0.5 for pair in pairs})
+    queue_order_from_run(run, random_share=1.0, seed=SEED)
+    served = _claims(7)
+    rare_ids = {pair.pk for pair in rare}
+    assert len({*served[:2]} & rare_ids) == 1 and len({*served[2:4]} & rare_ids) == 1
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(random probabilities for every fresh pair, written through queue_order_from_run)",
     )
     parser.add_argument("--random-share", type=float, default=0.2, help="random share of --order guided")
+    parser.add_argument(
+        "--direct",
+        type=int,
+        default=0,
+        help="instead of the HTTP load: this many claim + submit cycles through the queue's own functions in one "
+        "process, the annotators in turn, each claim timed (no web server, no queueing behind other requests)",
+    )
     return parser.parse_args(argv)
 
 
@@ -150,6 +157,38 @@ with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE annotation_pair")
 print(f"queue order {sys.argv[1]} applied in {time.monotonic() - started:.1f} s (with VACUUM ANALYZE)", flush=True)
 """
+
+
+_DIRECT_CODE = """
+import statistics, sys, time, uuid
+from django.contrib.auth import get_user_model
+from annotation.labeling import queue
+users = list(get_user_model().objects.filter(username__in=sys.argv[2:]))
+answers = {"aesthetics": "left", "detail": "right", "alignment": "tie", "overall": "left"}
+times, empty = [], 0
+for cycle in range(int(sys.argv[1])):
+    user = users[cycle % len(users)]
+    started = time.perf_counter()
+    lease = queue.pair_claim(annotator=user)
+    times.append((time.perf_counter() - started) * 1000)
+    if lease is None:
+        empty += 1
+        continue
+    queue.judgement_submit(annotator=user, pair_id=lease.pair_id, answers=answers, client_token=uuid.uuid4())
+times.sort()
+pick = lambda share: times[min(len(times) - 1, int(share * len(times)))]
+print(
+    f"direct claims: {len(times)} ({empty} empty), mean {statistics.fmean(times):.2f} ms, p50 {pick(0.5):.2f} ms, "
+    f"p95 {pick(0.95):.2f} ms, p99 {pick(0.99):.2f} ms"
+)
+"""
+
+
+def run_direct(args: argparse.Namespace, names: list[str]) -> None:
+    """Claim + submit cycles through the project's queue functions, each claim timed (see --direct)."""
+    command = [sys.executable, "-c", "import django, os; django.setup(); exec(os.environ['BENCH_CODE'])"]
+    env = {**server_env(args), "DJANGO_SETTINGS_MODULE": "mhp.settings", "BENCH_CODE": _DIRECT_CODE}
+    subprocess.run([*command, str(args.direct), *names], cwd=ROOT, env=env, check=True)
 
 
 def order_queue(args: argparse.Namespace) -> None:
@@ -465,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
         print("REDIS_URL is not set: sessions from PostgreSQL, no Celery beat (no lease-table upkeep)", flush=True)
     names = make_annotators(args)
     order_queue(args)
+    if args.direct:
+        run_direct(args, names)
+        return 0
     worker = start_worker(args)
     server = start_server(args)
     try:

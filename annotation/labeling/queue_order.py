@@ -8,9 +8,10 @@ the ranked ones, in id order: a model chose the ranked ones, and a new import sh
 them. A reset gives every pair `QUEUE_RANK_LAST` back: plain id order. Partly judged pairs come first in
 either order (the claim's head, annotation.labeling.queue).
 
-Both run in one transaction that also moves the queue's fresh fronts, so a claim never starts from a
-front of the old order. Every rank written locks its pair row until commit: at 1,000,000 pairs claims
-step over locked fresh pairs for the few seconds it takes (README, queue order figures).
+An order is a job (`QueueOrder`): the page queues it, a Celery task applies it. The ranks change in one
+transaction that also moves the queue's fresh fronts, so a claim never starts from a front of the old
+order. Every rank written locks its pair row until commit: at 1,000,000 pairs claims step over locked
+fresh pairs while it runs (README, queue order figures).
 """
 
 import secrets
@@ -27,10 +28,11 @@ from annotation.labeling import guided
 from annotation.labeling.queue import sql
 from annotation.models import Pair
 from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
-from mhp.jobs import JobStatus
+from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
 
 _DIMENSIONS = ("aesthetics", "detail", "alignment", "overall")
 _BULK_ROWS = 2000
+APPLY_TASK = "annotation.queue_order_apply"
 _SEED_BITS = 62
 
 
@@ -38,47 +40,81 @@ class QueueOrderError(ValueError):
     """An order that cannot be applied (a run that did not succeed, a share outside 0..1)."""
 
 
+def queue_order_request(
+    *,
+    run=None,
+    random_share: float | None = None,
+    seed: int | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> QueueOrder:
+    """Queue the job that applies an order: guided by `run` (a succeeded training.PairScoringRun) with
+    `random_share` of the slots given to random pairs, or, without a run, plain id order. At 1,000,000 pairs
+    writing the ranks takes longer than a web request may; the page shows the job until it is done."""
+    order = _order_create(run=run, random_share=random_share, seed=seed, created_by=created_by)
+    job_enqueue(APPLY_TASK, order.pk)
+    return order
+
+
+def queue_order_apply(order_id: int) -> QueueOrder:
+    """Run a queued order's job (the Celery task's body): the ranks and fronts change in one transaction,
+    or not at all when it fails."""
+    return job_run(QueueOrder.objects, order_id, _apply)
+
+
 def queue_order_from_run(
     run, *, random_share: float, seed: int | None = None, created_by: AbstractBaseUser | None = None
 ) -> QueueOrder:
-    """Serve the fresh pairs `run` (a succeeded training.PairScoringRun) scored, most uncertain first,
-    with `random_share` of the slots given to random pairs; `seed` makes the draw repeatable."""
-    if not 0.0 <= random_share <= 1.0:
-        raise QueueOrderError(f"the random share must lie between 0 and 1, got {random_share}")
-    if run.status != JobStatus.SUCCEEDED:
-        raise QueueOrderError(f"scoring run {run.pk} has not succeeded ({run.status})")
-    seed = secrets.randbits(_SEED_BITS) if seed is None else seed
-    with transaction.atomic():
-        _fronts_lock()
-        ids, probabilities, groups = _fresh_scores(run)
-        order = guided.guided_order(
-            guided.uncertainty(probabilities), random_share=random_share, rng=np.random.default_rng(seed), groups=groups
-        )
-        _ranks_clear()
-        _ranks_write(ids[order])
-        _fronts_move()
-        return QueueOrder.objects.create(
-            guided=True,
-            scoring_run_id=run.pk,
-            random_share=random_share,
-            seed=seed,
-            pairs_ranked=len(ids),
-            created_by=created_by,
-        )
+    """Order the queue by `run` now, in this process (commands, benchmarks, tests)."""
+    order = _order_create(run=run, random_share=random_share, seed=seed, created_by=created_by)
+    return queue_order_apply(order.pk)
 
 
 def queue_order_reset(*, created_by: AbstractBaseUser | None = None) -> QueueOrder:
-    """Serve fresh pairs in plain id order again."""
-    with transaction.atomic():
-        _fronts_lock()
-        _ranks_clear()
-        _fronts_move()
-        return QueueOrder.objects.create(guided=False, created_by=created_by)
+    """Serve fresh pairs in plain id order again, now, in this process."""
+    return queue_order_apply(_order_create(created_by=created_by).pk)
 
 
 def queue_order_current() -> QueueOrder | None:
     """The order in force; None: id order, never changed."""
-    return QueueOrder.objects.select_related("scoring_run", "created_by").first()
+    return QueueOrder.objects.filter(status=JobStatus.SUCCEEDED).select_related("created_by").first()
+
+
+def queue_orders_pending():
+    return QueueOrder.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+
+
+def _order_create(*, run=None, random_share=None, seed=None, created_by=None) -> QueueOrder:
+    if run is None:
+        return QueueOrder.objects.create(guided=False, created_by=created_by)
+    if random_share is None or not 0.0 <= random_share <= 1.0:
+        raise QueueOrderError(f"the random share must lie between 0 and 1, got {random_share}")
+    if run.status != JobStatus.SUCCEEDED:
+        raise QueueOrderError(f"scoring run {run.pk} has not succeeded ({run.status})")
+    seed = secrets.randbits(_SEED_BITS) if seed is None else seed
+    return QueueOrder.objects.create(
+        guided=True, scoring_run_id=run.pk, random_share=random_share, seed=seed, created_by=created_by
+    )
+
+
+def _apply(order: QueueOrder) -> dict:
+    with transaction.atomic():
+        _fronts_lock()
+        _ranks_clear()
+        ranked = _ranks_from_run(order) if order.guided else 0
+        _fronts_move()
+    return {"pairs_ranked": ranked}
+
+
+def _ranks_from_run(order: QueueOrder) -> int:
+    if order.scoring_run is None:
+        raise JobFailed("the scoring run was deleted before the order was applied")
+    ids, probabilities, groups = _fresh_scores(order.scoring_run)
+    rng = np.random.default_rng(order.seed)
+    serving = guided.guided_order(
+        guided.uncertainty(probabilities), random_share=order.random_share, rng=rng, groups=groups
+    )
+    _ranks_write(ids[serving])
+    return len(ids)
 
 
 def scoring_runs_succeeded():

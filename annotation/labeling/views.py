@@ -283,13 +283,13 @@ def queue_order_page(request: HttpRequest) -> HttpResponse:
         return _queue_order_render(request, form, status=400)
     data = form.cleaned_data
     if data["action"] == "reset":
-        queue_order.queue_order_reset(created_by=request.user)
-        messages.success(request, "Fresh pairs are served in id order again.")
+        queue_order.queue_order_request(created_by=request.user)
+        messages.success(request, "Id order queued: the page shows it in force once its job is done.")
     else:
-        order = queue_order.queue_order_from_run(
-            data["run"], random_share=data["random_share"], created_by=request.user
+        queue_order.queue_order_request(run=data["run"], random_share=data["random_share"], created_by=request.user)
+        messages.success(
+            request, f"Order by scoring run {data['run'].pk} queued: the page shows it in force once its job is done."
         )
-        messages.success(request, f"{order.pairs_ranked} fresh pairs ordered by scoring run {data['run'].pk}.")
     return redirect("annotation:label-queue-order")
 
 
@@ -297,6 +297,7 @@ def _queue_order_render(request: HttpRequest, form: QueueOrderForm, status: int 
     context = {
         "form": form,
         "current": queue_order.queue_order_current(),
+        "pending": queue_order.queue_orders_pending(),
         "runs": queue_order.scoring_runs_succeeded()[:QUEUE_ORDER_RUNS_SHOWN],
         "can_change": request.user.has_perm("annotation.add_queueorder"),
     }

@@ -5,8 +5,8 @@
 plain id order, as before. A partial index on (is_gold, queue_rank, id) of the fresh pairs serves the
 claim's fresh region; a pair leaves it with its first judgement. The fresh front (`QueueFront`) becomes a
 (rank, id) position: `mhp_fresh_front_move` now returns both, so its result type changes and the function
-is dropped and created again. `QueueOrder` records which order is in force. The admin role gets the new
-model's permissions.
+is dropped and created again. `QueueOrder` (a job: the page queues it) records which order is in force. The
+admin role gets the new model's permissions.
 """
 
 from pathlib import Path
@@ -67,6 +67,29 @@ class Migration(migrations.Migration):
             name="QueueOrder",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.FloatField(default=0.0, help_text="0 to 1")),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("task_id", models.CharField(blank=True, help_text="Celery task id", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
                 ("guided", models.BooleanField()),
                 (
                     "random_share",
@@ -74,10 +97,10 @@ class Migration(migrations.Migration):
                 ),
                 ("seed", models.BigIntegerField(blank=True, help_text="The random draw's seed.", null=True)),
                 ("pairs_ranked", models.PositiveIntegerField(default=0)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
                 "ordering": ("-created_at", "-id"),
+                "abstract": False,
             },
         ),
         migrations.AddField(
@@ -131,6 +154,19 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.SET_NULL,
                 related_name="queue_orders",
                 to="training.pairscoringrun",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="queueorder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__gte", 0.0), ("progress__lte", 1.0)), name="queueorder_progress_0_1"
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="queueorder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["queued", "running", "succeeded", "failed", "cancelled"])),
+                name="queueorder_status_valid",
             ),
         ),
         migrations.AddConstraint(

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from annotation.dimensions import DIMENSION_KEYS, DIMENSIONS
+from mhp.jobs import Job
 
 
 class PairKind(models.TextChoices):
@@ -119,8 +120,9 @@ class QueueFront(models.Model):
         return f"{'gold' if self.is_gold else 'regular'} fresh pairs from rank {self.fresh_rank}, id {self.fresh_from}"
 
 
-class QueueOrder(models.Model):
-    """One change of the order fresh pairs are served in; the latest one is the order in force.
+class QueueOrder(Job):
+    """One change of the order fresh pairs are served in, applied by a job; the latest that succeeded is the
+    order in force.
 
     Guided: a scoring run's uncertainties with a share of random pairs (annotation.labeling.queue_order).
     Not guided: plain id order (a reset).
@@ -133,24 +135,24 @@ class QueueOrder(models.Model):
     random_share = models.FloatField(null=True, blank=True, help_text="The share of pairs placed at random (0 to 1).")
     seed = models.BigIntegerField(null=True, blank=True, help_text="The random draw's seed.")
     pairs_ranked = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ("-created_at", "-id")
         constraints = [
+            *Job.job_constraints("queueorder"),
             models.CheckConstraint(
                 condition=Q(random_share__isnull=True) | Q(random_share__gte=0.0, random_share__lte=1.0),
                 name="queueorder_share_0_1",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
         if not self.guided:
-            return "id order"
-        return f"guided by scoring run {self.scoring_run_id} with random share {self.random_share:g}"
+            return f"queue order {self.pk}: id order ({self.status})"
+        return (
+            f"queue order {self.pk}: guided by scoring run {self.scoring_run_id} with random share "
+            f"{self.random_share:g} ({self.status})"
+        )
 
 
 class PairLease(models.Model):

@@ -13,7 +13,14 @@ from django.test import Client
 
 from annotation import roles
 from annotation.labeling import queue
-from annotation.labeling.queue_order import QueueOrderError, queue_order_from_run, queue_order_reset
+from annotation.labeling.queue_order import (
+    QueueOrderError,
+    queue_order_apply,
+    queue_order_current,
+    queue_order_from_run,
+    queue_order_request,
+    queue_order_reset,
+)
 from annotation.labeling.tests.labeling_factories import judged_by, make_pairs
 from annotation.models import Category, Pair, Prompt, QueueFront
 from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
@@ -74,7 +81,8 @@ def _claims(count: int, annotator=None) -> list[int]:
 def test_guided_order_serves_the_most_uncertain_first_while_keeping_the_random_share(claim_path, scored_pairs):
     pairs, uncertainty_of, run = scored_pairs
     order = queue_order_from_run(run, random_share=SHARE, seed=SEED)
-    assert (order.guided, order.scoring_run_id, order.random_share, order.pairs_ranked) == (True, run.pk, SHARE, 100)
+    assert (order.status, order.guided, order.scoring_run_id, order.random_share) == ("succeeded", True, run.pk, SHARE)
+    assert order.pairs_ranked == 100
 
     served = _claims(100)
     by_uncertainty = sorted(uncertainty_of, key=uncertainty_of.get, reverse=True)
@@ -185,7 +193,7 @@ def test_only_admins_see_or_change_the_queue_order(role, status):
     assert not QueueOrder.objects.exists()
 
 
-def test_admin_applies_and_resets_an_order_through_the_page():
+def test_admin_applies_and_resets_an_order_through_the_page(django_capture_on_commit_callbacks):
     pairs = make_pairs(2)
     run = _scored(pairs, {pairs[0].pk: 0.1, pairs[1].pk: 0.9})
     client = _client(roles.ADMIN)
@@ -193,12 +201,20 @@ def test_admin_applies_and_resets_an_order_through_the_page():
     assert page.status_code == 200 and b"id order" in page.content
     assert b'value="0.2"' in page.content  # QUEUE_RANDOM_SHARE
 
-    response = client.post(URL, {"action": "apply", "scoring_run": run.pk, "random_share": "0"})
-    assert response.status_code == 302
+    # The page queues a job; until its task ran, the order in force is the old one and the job is shown.
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(URL, {"action": "apply", "scoring_run": run.pk, "random_share": "0"})
+    assert response.status_code == 302 and len(queued) == 1
+    assert "Being applied: guided by scoring run" in client.get(URL).content.decode()
+    assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+    queued[0]()  # the Celery task, eager here (no broker)
+    assert QueueOrder.objects.get().status == JobStatus.SUCCEEDED
     assert list(Pair.objects.order_by("queue_rank").values_list("pk", flat=True)) == [pairs[1].pk, pairs[0].pk]
-    assert f"guided by scoring run {run.pk}" in client.get(URL).content.decode()
+    content = client.get(URL).content.decode()
+    assert f"guided by scoring run {run.pk}" in content and "Being applied" not in content
 
-    assert client.post(URL, {"action": "reset"}).status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(URL, {"action": "reset"}).status_code == 302
     assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
     assert [order.guided for order in QueueOrder.objects.all()] == [False, True]
 
@@ -249,12 +265,24 @@ def test_admin_clicks_from_home_to_the_queue_order_and_applies_one(browser_login
     page.check(f"#run-{run.pk}")
     page.fill("#id_random_share", "0")
     page.click("button[value=apply]")
-    page.wait_for_selector("text=4 fresh pairs ordered by scoring run")
+    page.wait_for_selector("text=queued: the page shows it in force once its job is done")
     assert f"guided by scoring run {run.pk}" in page.locator("#current-order").inner_text()
     ranked = Pair.objects.order_by("queue_rank", "id").values_list("pk", flat=True)
     assert list(ranked) == [pairs[1].pk, pairs[3].pk, pairs[2].pk, pairs[0].pk]
 
     page.click("button[value=reset]")
-    page.wait_for_selector("text=served in id order again")
+    page.wait_for_selector("text=Id order queued")
     assert "id order" in page.locator("#current-order").inner_text()
     assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+
+
+def test_an_order_whose_job_fails_changes_nothing():
+    # The run is deleted between the request and its job: the job fails with a message, no rank moves.
+    pairs = make_pairs(3)
+    run = _scored(pairs, {pair.pk: 0.5 for pair in pairs})
+    order = queue_order_request(run=run, random_share=0.2)
+    run.delete()
+    order = queue_order_apply(order.pk)
+    assert order.status == JobStatus.FAILED and "deleted" in order.error
+    assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+    assert queue_order_current() is None

@@ -24,13 +24,13 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.dimensions import DIMENSION_KEYS
 from annotation.labeling import guided
 from annotation.labeling.queue import sql
 from annotation.models import Pair
 from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
 from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
 
-_DIMENSIONS = ("aesthetics", "detail", "alignment", "overall")
 _BULK_ROWS = 2000
 APPLY_TASK = "annotation.queue_order_apply"
 _SEED_BITS = 62
@@ -131,10 +131,10 @@ def _fresh_scores(run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         run.scores.filter(pair__judgements_done=0, pair__is_gold=False)
         .annotate(category=Coalesce("pair__prompt__category_id", Value(0)))
         .order_by("pair_id")
-        .values_list("pair_id", *_DIMENSIONS, "category")
+        .values_list("pair_id", *DIMENSION_KEYS, "category")
     )
     # Row by row into one array: at 1,000,000 pairs a list of tuples first would take a few hundred MB.
-    width = 2 + len(_DIMENSIONS)
+    width = 2 + len(DIMENSION_KEYS)
     table = np.fromiter(rows.iterator(chunk_size=10_000), dtype=np.dtype((float, width))).reshape(-1, width)
     return table[:, 0].astype(np.int64), table[:, 1:-1], table[:, -1].astype(np.int64)
 

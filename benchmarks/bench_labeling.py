@@ -20,6 +20,11 @@ clients the mean loop time is N / throughput, so latency there measures queueing
 annotators are paced to R judgements per second in all (each starts a loop every annotators / R seconds),
 which measures latency at a given load.
 
+`--order guided` first orders the queue by a synthetic scoring (random probabilities for every fresh pair, one
+pair scoring run kept between runs, ranks written by `annotation.labeling.queue_order.queue_order_from_run` with
+`--random-share`); `--order id` resets it to id order; both then VACUUM ANALYZE the pair table, so that runs
+back to back compare the orders and not the dead rows the ranks left.
+
 `--auth session` (default) logs each annotator in once through the login form and sends the session
 cookie and CSRF token, as the labeling page does. `--auth basic` sends the password with every
 request: Django then runs its password hasher (PBKDF2, about a million iterations) on every request,
@@ -67,6 +72,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="api",
         help="api: next then submit per judgement; page: one submit that also claims the next pair",
     )
+    parser.add_argument(
+        "--order",
+        choices=["keep", "id", "guided"],
+        default="keep",
+        help="before the load: keep the queue's order, reset it to id order, or order it by a synthetic scoring "
+        "(random probabilities for every fresh pair, written through queue_order_from_run)",
+    )
+    parser.add_argument("--random-share", type=float, default=0.2, help="random share of --order guided")
+    parser.add_argument(
+        "--direct",
+        type=int,
+        default=0,
+        help="instead of the HTTP load: this many claim + submit cycles through the queue's own functions in one "
+        "process, the annotators in turn, each claim timed (no web server, no queueing behind other requests)",
+    )
     return parser.parse_args(argv)
 
 
@@ -104,6 +124,82 @@ def make_annotators(args: argparse.Namespace) -> list[str]:
     env = {**server_env(args), "DJANGO_SETTINGS_MODULE": "mhp.settings", "BENCH_CODE": code}
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return names
+
+
+# The synthetic scoring: one succeeded run, kept between runs, with random probabilities for the fresh pairs.
+_ORDER_CODE = """
+import sys, time
+from django.db import connection
+from annotation.labeling.queue_order import queue_order_from_run, queue_order_reset
+from mhp.jobs import JobStatus
+from training.models import PairScoringRun
+started = time.monotonic()
+if sys.argv[1] == "id":
+    queue_order_reset()
+else:
+    run, created = PairScoringRun.objects.get_or_create(
+        checkpoint_path="bench:synthetic", defaults={"status": JobStatus.SUCCEEDED}
+    )
+    if created:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO training_pairscore (run_id, pair_id, aesthetics, detail, alignment, overall)"
+                " SELECT %s, id, random(), random(), random(), random() FROM annotation_pair"
+                " WHERE judgements_done = 0 AND NOT is_gold",
+                [run.pk],
+            )
+            cursor.execute("ANALYZE training_pairscore")
+        print(f"synthetic scores written in {time.monotonic() - started:.1f} s", flush=True)
+        started = time.monotonic()
+    order = queue_order_from_run(run, random_share=float(sys.argv[2]), seed=0)
+    print(f"{order.pairs_ranked} fresh pairs ranked", flush=True)
+print(f"queue order {sys.argv[1]} applied in {time.monotonic() - started:.1f} s", flush=True)
+started = time.monotonic()
+with connection.cursor() as cursor:
+    cursor.execute("VACUUM ANALYZE annotation_pair")
+print(f"VACUUM ANALYZE annotation_pair: {time.monotonic() - started:.1f} s", flush=True)
+"""
+
+
+_DIRECT_CODE = """
+import statistics, sys, time, uuid
+from django.contrib.auth import get_user_model
+from annotation.labeling import queue
+users = list(get_user_model().objects.filter(username__in=sys.argv[2:]))
+answers = {"aesthetics": "left", "detail": "right", "alignment": "tie", "overall": "left"}
+times, empty = [], 0
+for cycle in range(int(sys.argv[1])):
+    user = users[cycle % len(users)]
+    started = time.perf_counter()
+    lease = queue.pair_claim(annotator=user)
+    times.append((time.perf_counter() - started) * 1000)
+    if lease is None:
+        empty += 1
+        continue
+    queue.judgement_submit(annotator=user, pair_id=lease.pair_id, answers=answers, client_token=uuid.uuid4())
+times.sort()
+pick = lambda share: times[min(len(times) - 1, int(share * len(times)))]
+print(
+    f"direct claims: {len(times)} ({empty} empty), mean {statistics.fmean(times):.2f} ms, p50 {pick(0.5):.2f} ms, "
+    f"p95 {pick(0.95):.2f} ms, p99 {pick(0.99):.2f} ms"
+)
+"""
+
+
+def run_direct(args: argparse.Namespace, names: list[str]) -> None:
+    """Claim + submit cycles through the project's queue functions, each claim timed (see --direct)."""
+    command = [sys.executable, "-c", "import django, os; django.setup(); exec(os.environ['BENCH_CODE'])"]
+    env = {**server_env(args), "DJANGO_SETTINGS_MODULE": "mhp.settings", "BENCH_CODE": _DIRECT_CODE}
+    subprocess.run([*command, str(args.direct), *names], cwd=ROOT, env=env, check=True)
+
+
+def order_queue(args: argparse.Namespace) -> None:
+    """Reset the queue to id order or order it by a synthetic scoring, through the project's own code."""
+    if args.order == "keep":
+        return
+    command = [sys.executable, "-c", "import django, os; django.setup(); exec(os.environ['BENCH_CODE'])"]
+    env = {**server_env(args), "DJANGO_SETTINGS_MODULE": "mhp.settings", "BENCH_CODE": _ORDER_CODE}
+    subprocess.run([*command, args.order, str(args.random_share)], cwd=ROOT, env=env, check=True)
 
 
 def start_server(args: argparse.Namespace) -> subprocess.Popen:
@@ -360,13 +456,16 @@ async def _load(args: argparse.Namespace, headers: list[dict], server_pid: int) 
 def report(args: argparse.Namespace, results: Results, elapsed: float, cpu: dict) -> None:
     pacing = f", paced to {args.rate:g} judgements/s" if args.rate else ", closed loop"
     pacing += ", next + submit" if args.flow == "api" else ", submit claiming the next pair (as the page does)"
+    order = {"keep": "as found", "id": "id order", "guided": f"guided, random share {args.random_share:g}"}
+    print(f"queue order: {order[args.order]}")
     print(
         f"{args.annotators} annotators, {args.workers} gunicorn workers x {args.threads} threads, "
         f"{args.auth} auth{pacing}, {elapsed:.1f} s measured after {args.warmup:g} s warm-up"
     )
     print(
         f"claims: {len(results.claim_ms)}, p50 {percentile(results.claim_ms, 0.5):.1f} ms, "
-        f"p99 {percentile(results.claim_ms, 0.99):.1f} ms, mean {statistics.fmean(results.claim_ms or [0]):.1f} ms"
+        f"p95 {percentile(results.claim_ms, 0.95):.1f} ms, p99 {percentile(results.claim_ms, 0.99):.1f} ms, "
+        f"mean {statistics.fmean(results.claim_ms or [0]):.1f} ms"
     )
     print(
         f"submits: {len(results.submit_ms)}, p50 {percentile(results.submit_ms, 0.5):.1f} ms, "
@@ -406,6 +505,10 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("REDIS_URL"):
         print("REDIS_URL is not set: sessions from PostgreSQL, no Celery beat (no lease-table upkeep)", flush=True)
     names = make_annotators(args)
+    order_queue(args)
+    if args.direct:
+        run_direct(args, names)
+        return 0
     worker = start_worker(args)
     server = start_server(args)
     try:

@@ -46,6 +46,7 @@ SECTIONS: tuple[tuple[str, tuple[Page, ...]], ...] = (
             Page("Annotator flags", "annotation:label-flags", "annotation.adjudicate_pairs"),
             Page("Prompt disagreements", "annotation:prompt-disagreements", "annotation.resolve_prompt_disagreements"),
             Page("Quality", "annotation:label-quality", "annotation.view_quality"),
+            Page("Queue order", "annotation:label-queue-order", "annotation.view_queueorder", staff=True),
         ),
     ),
     (

@@ -12,6 +12,7 @@ urlpatterns = [
     path("flags/review/", views.flag_review, name="label-flag-review"),
     path("disputes/", views.disputes_page, name="label-disputes"),
     path("disputes/adjudicate/", views.dispute_post, name="label-adjudicate"),
+    path("queue-order/", views.queue_order_page, name="label-queue-order"),
 ]
 
 api_urls = (

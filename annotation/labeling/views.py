@@ -8,13 +8,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.dimensions import DIMENSIONS
-from annotation.labeling import flags, queue, reliability
+from annotation.labeling import flags, queue, queue_order, reliability
 from annotation.labeling import services as review
 from annotation.labeling.disagreements import model_disagreements
 from annotation.labeling.selectors import (
@@ -119,6 +120,7 @@ def _apply(request: HttpRequest, action, done_message: str) -> None:
 
 
 DISPUTES_SHOWN = 50
+QUEUE_ORDER_RUNS_SHOWN = 50
 
 
 @login_required
@@ -345,3 +347,57 @@ def flag_review(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(error))
         return _flags_render(request, status=error.status)
     return redirect("annotation:label-flags")
+
+
+class QueueOrderForm(forms.Form):
+    action = forms.ChoiceField(choices=[("apply", "apply"), ("reset", "reset")])
+    scoring_run = form_id(required=False)
+    random_share = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") != "apply":
+            return data
+        if data.get("random_share") is None:
+            self.add_error("random_share", "Give the share of pairs served at random (0 to 1).")
+        run = queue_order.scoring_runs_succeeded().filter(pk=data.get("scoring_run") or 0).first()
+        if run is None:
+            self.add_error("scoring_run", "Choose a pair scoring run that succeeded.")
+        data["run"] = run
+        return data
+
+
+@login_required
+@permission_required("annotation.view_queueorder", raise_exception=True)
+def queue_order_page(request: HttpRequest) -> HttpResponse:
+    """The order fresh pairs are served in: see it, apply a scoring run's guided order, or reset to id order."""
+    if request.method == "GET":
+        return _queue_order_render(request, QueueOrderForm(initial={"random_share": settings.QUEUE_RANDOM_SHARE}))
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    if not request.user.has_perm("annotation.add_queueorder"):
+        raise PermissionDenied
+    form = QueueOrderForm(request.POST)
+    if not form.is_valid():
+        return _queue_order_render(request, form, status=400)
+    data = form.cleaned_data
+    if data["action"] == "reset":
+        queue_order.queue_order_request(created_by=request.user)
+        messages.success(request, "Id order queued: the page shows it in force once its job is done.")
+    else:
+        queue_order.queue_order_request(run=data["run"], random_share=data["random_share"], created_by=request.user)
+        messages.success(
+            request, f"Order by scoring run {data['run'].pk} queued: the page shows it in force once its job is done."
+        )
+    return redirect("annotation:label-queue-order")
+
+
+def _queue_order_render(request: HttpRequest, form: QueueOrderForm, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "current": queue_order.queue_order_current(),
+        "pending": queue_order.queue_orders_pending(),
+        "runs": queue_order.scoring_runs_succeeded()[:QUEUE_ORDER_RUNS_SHOWN],
+        "can_change": request.user.has_perm("annotation.add_queueorder"),
+    }
+    return render(request, "labeling/queue_order.html", context, status=status)

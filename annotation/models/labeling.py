@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from annotation.dimensions import DIMENSION_KEYS, DIMENSIONS
+from mhp.jobs import Job
 
 
 class PairKind(models.TextChoices):
@@ -36,6 +37,11 @@ def _dimension_constraints(prefix: str) -> list[models.CheckConstraint]:
     ]
 
 
+# The queue rank of every pair no guided order placed (and of every pair created later): with no order
+# applied all fresh pairs share it and are served by id, as before ranks existed.
+QUEUE_RANK_LAST = 2_147_483_647
+
+
 class Pair(models.Model):
     """Two images of the same prompt, stored in canonical order (smaller image id first)."""
 
@@ -53,6 +59,10 @@ class Pair(models.Model):
     gold_answers = models.JSONField(
         default=dict, blank=True, help_text="For gold pairs: dimension -> first/second/tie, set by a reviewer."
     )
+    # Fresh pairs are served in (queue_rank, id) order. A guided order (annotation.labeling.queue_order)
+    # ranks the pairs it places 1..n; pairs created after it keep the database default and come after
+    # them, so a new import never jumps ahead of the pairs a model chose.
+    queue_rank = models.IntegerField(default=QUEUE_RANK_LAST, db_default=QUEUE_RANK_LAST)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -67,6 +77,7 @@ class Pair(models.Model):
             models.CheckConstraint(condition=Q(image_first__lt=F("image_second")), name="pair_canonical_order"),
             models.CheckConstraint(condition=Q(kind__in=PairKind.values), name="pair_kind_valid"),
             models.CheckConstraint(condition=Q(judgements_required__gte=1), name="pair_required_positive"),
+            models.CheckConstraint(condition=Q(queue_rank__gte=0), name="pair_queue_rank_not_negative"),
             models.CheckConstraint(
                 condition=Q(judgements_done__lte=F("judgements_required")), name="pair_done_within_required"
             ),
@@ -81,6 +92,9 @@ class Pair(models.Model):
             ),
             # Gold pairs are few: a partial index finds them and costs nothing on the other rows.
             models.Index(F("judgements_done").desc(), "id", condition=Q(is_gold=True), name="pair_gold"),
+            # Fresh pairs in serving order, per kind. A pair leaves it with its first judgement (the new
+            # row version is not indexed), so it costs the judgements after that nothing.
+            models.Index("is_gold", "queue_rank", "id", condition=Q(judgements_done=0), name="pair_fresh_queue"),
         ]
 
     def __str__(self) -> str:
@@ -88,19 +102,57 @@ class Pair(models.Model):
 
 
 class QueueFront(models.Model):
-    """Where claims start looking for fresh pairs of a kind: no open pair below `fresh_from` is unjudged.
+    """Where claims start looking for fresh pairs of a kind: no unjudged pair comes before
+    (`fresh_rank`, `fresh_from`) in serving order.
 
     Every pair taken leaves a dead queue-index entry at the start of the fresh pairs until a vacuum, and
     a walk from the start stepped over all of them. Claims move the front themselves every few seconds
-    (migration 0008); a pair below it is still found, last.
+    (migration 0008), a queue order moves it when it ranks the pairs (migration 0013); a pair below it is
+    still found, last.
     """
 
     is_gold = models.BooleanField(unique=True)
-    fresh_from = models.BigIntegerField(help_text="No open pair below this id is unjudged.")
+    fresh_rank = models.IntegerField(default=QUEUE_RANK_LAST, help_text="The queue rank the front is at.")
+    fresh_from = models.BigIntegerField(help_text="No unjudged pair of a lower rank, or of this rank and a lower id.")
     moved_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"{'gold' if self.is_gold else 'regular'} fresh pairs from {self.fresh_from}"
+        return f"{'gold' if self.is_gold else 'regular'} fresh pairs from rank {self.fresh_rank}, id {self.fresh_from}"
+
+
+class QueueOrder(Job):
+    """One change of the order fresh pairs are served in, applied by a job; the latest that succeeded is the
+    order in force.
+
+    Guided: a scoring run's uncertainties with a share of random pairs (annotation.labeling.queue_order).
+    Not guided: plain id order (a reset).
+    """
+
+    guided = models.BooleanField()
+    scoring_run = models.ForeignKey(
+        "training.PairScoringRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="queue_orders"
+    )
+    random_share = models.FloatField(null=True, blank=True, help_text="The share of pairs placed at random (0 to 1).")
+    seed = models.BigIntegerField(null=True, blank=True, help_text="The random draw's seed.")
+    pairs_ranked = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        ordering = ("-created_at", "-id")
+        constraints = [
+            *Job.job_constraints("queueorder"),
+            models.CheckConstraint(
+                condition=Q(random_share__isnull=True) | Q(random_share__gte=0.0, random_share__lte=1.0),
+                name="queueorder_share_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if not self.guided:
+            return f"queue order {self.pk}: id order ({self.status})"
+        return (
+            f"queue order {self.pk}: guided by scoring run {self.scoring_run_id} with random share "
+            f"{self.random_share:g} ({self.status})"
+        )
 
 
 class PairLease(models.Model):

@@ -181,7 +181,8 @@ def _lock_candidate(*, annotator: AbstractBaseUser, now, gold: bool, exclude: tu
 
 
 def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> tuple[QuerySet[Pair], ...]:
-    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs, fresh pairs, then the rest.
+    """Where a claim looks, in order: the first HEAD_SCAN partly judged pairs, fresh pairs (in queue rank
+    order, see annotation.labeling.queue_order), then the rest.
 
     An annotator's own judged pairs stay open until others judge them and sit at the head of the
     queue: bounding the walk there keeps a claim's cost flat for one who labels alone or runs ahead
@@ -198,7 +199,7 @@ def _candidate_regions(*, annotator: AbstractBaseUser, now, gold: bool) -> tuple
     )
     return (
         eligible.filter(pk__in=head).order_by(*queue_order),
-        eligible.filter(judgements_done=0).order_by("id"),
+        eligible.filter(judgements_done=0).order_by("queue_rank", "id"),
         eligible.order_by(*queue_order),
     )
 

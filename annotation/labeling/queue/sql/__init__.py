@@ -29,3 +29,14 @@ def _head_scan() -> int:
 
 
 HEAD_SCAN = _head_scan()
+
+
+def _front_lock() -> int:
+    """The advisory lock key a claim takes to move a kind's fresh front (the kind is the lock's second key)."""
+    keys = set(re.findall(r"pg_try_advisory_xact_lock\((\d+), _gold::integer\)", source("pair_claim")))
+    if len(keys) != 1:
+        raise ValueError(f"pair_claim.sql must move the fronts under one lock key, found {sorted(keys)}")
+    return int(keys.pop())
+
+
+FRONT_LOCK = _front_lock()

@@ -27,6 +27,7 @@ DECLARE
     _lease bigint;
     _pair bigint;
     _fits boolean;
+    _fresh_rank integer;
     _fresh_from bigint;
     _front_current boolean;
     _region integer;
@@ -83,11 +84,13 @@ BEGIN
         LOOP
         IF _region = 1 THEN
             -- While one claim moves an old front, the others start from it as it is.
-            SELECT f.fresh_from, f.moved_at > _now - make_interval(secs => 5)
-            INTO _fresh_from, _front_current FROM annotation_queuefront f WHERE f.is_gold = _gold;
+            SELECT f.fresh_rank, f.fresh_from, f.moved_at > _now - make_interval(secs => 5)
+            INTO _fresh_rank, _fresh_from, _front_current FROM annotation_queuefront f WHERE f.is_gold = _gold;
             IF NOT coalesce(_front_current, false) AND pg_try_advisory_xact_lock(8460001, _gold::integer) THEN
-                _fresh_from := mhp_fresh_front_move(_gold, _now);
+                SELECT m._rank, m._from INTO _fresh_rank, _fresh_from FROM mhp_fresh_front_move(_gold, _now) m;
             END IF;
+            -- No front yet: from the start of the serving order (ranks are never negative).
+            _fresh_rank := coalesce(_fresh_rank, 0);
             _fresh_from := coalesce(_fresh_from, 0);
         END IF;
         FOR _attempt IN 1.._max_stale LOOP
@@ -123,9 +126,8 @@ BEGIN
             ELSIF _gold = true AND _region = 1 THEN
             WITH candidate AS (
                 SELECT p.id FROM annotation_pair p
-                WHERE p.judgements_done < p.judgements_required
-                  AND p.is_gold = true
-                  AND p.judgements_done = 0 AND p.id >= _fresh_from
+                WHERE p.judgements_done = 0 AND p.is_gold = true
+                  AND (p.queue_rank, p.id) >= (_fresh_rank, _fresh_from)
                   AND p.id <> ALL(_stepped)
                   AND p.judgements_done
                       + (SELECT count(*) FROM annotation_pairlease a
@@ -134,7 +136,7 @@ BEGIN
                                   WHERE k.pair_id = p.id AND k.annotator_id = _user)
                   AND NOT EXISTS (SELECT 1 FROM annotation_pairlease m
                                   WHERE m.pair_id = p.id AND m.annotator_id = _user)
-                ORDER BY p.id
+                ORDER BY p.queue_rank, p.id
                 LIMIT 1
                 FOR UPDATE OF p SKIP LOCKED
             )
@@ -194,9 +196,8 @@ BEGIN
             ELSIF _gold = false AND _region = 1 THEN
             WITH candidate AS (
                 SELECT p.id FROM annotation_pair p
-                WHERE p.judgements_done < p.judgements_required
-                  AND p.is_gold = false
-                  AND p.judgements_done = 0 AND p.id >= _fresh_from
+                WHERE p.judgements_done = 0 AND p.is_gold = false
+                  AND (p.queue_rank, p.id) >= (_fresh_rank, _fresh_from)
                   AND p.id <> ALL(_stepped)
                   AND p.judgements_done
                       + (SELECT count(*) FROM annotation_pairlease a
@@ -205,7 +206,7 @@ BEGIN
                                   WHERE k.pair_id = p.id AND k.annotator_id = _user)
                   AND NOT EXISTS (SELECT 1 FROM annotation_pairlease m
                                   WHERE m.pair_id = p.id AND m.annotator_id = _user)
-                ORDER BY p.id
+                ORDER BY p.queue_rank, p.id
                 LIMIT 1
                 FOR UPDATE OF p SKIP LOCKED
             )

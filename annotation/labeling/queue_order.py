@@ -1,0 +1,176 @@
+"""The order fresh pairs are served in: plain id order, or guided by a pair scoring run's uncertainties.
+
+A guided order ranks the fresh open pairs (nobody judged them yet, not gold) that the run scored, 1..n in
+`guided.guided_order`'s serving order: the most uncertain across the four dimensions first, with a share of
+pairs drawn at random (round-robin over the prompts' categories) that keeps the collected labels an unbiased
+sample. Fresh pairs the run did not score, and pairs created later, keep `QUEUE_RANK_LAST` and come after
+the ranked ones, in id order: a model chose the ranked ones, and a new import should not jump ahead of
+them. A reset gives every pair `QUEUE_RANK_LAST` back: plain id order. Partly judged pairs come first in
+either order (the claim's head, annotation.labeling.queue).
+
+An order is a job (`QueueOrder`): the page queues it, a Celery task applies it. The ranks change in one
+transaction that also moves the queue's fresh fronts, so a claim never starts from a front of the old
+order. Every rank written locks its pair row until commit: at 1,000,000 pairs claims step over locked
+fresh pairs while it runs (README, queue order figures).
+"""
+
+import secrets
+
+import numpy as np
+from django.apps import apps
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.dimensions import DIMENSION_KEYS
+from annotation.labeling import guided
+from annotation.labeling.queue import sql
+from annotation.models import Pair
+from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
+from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
+
+_BULK_ROWS = 2000
+APPLY_TASK = "annotation.queue_order_apply"
+_SEED_BITS = 62
+
+
+class QueueOrderError(ValueError):
+    """An order that cannot be applied (a run that did not succeed, a share outside 0..1)."""
+
+
+def queue_order_request(
+    *,
+    run=None,
+    random_share: float | None = None,
+    seed: int | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> QueueOrder:
+    """Queue the job that applies an order: guided by `run` (a succeeded training.PairScoringRun) with
+    `random_share` of the slots given to random pairs, or, without a run, plain id order. At 1,000,000 pairs
+    writing the ranks takes longer than a web request may; the page shows the job until it is done."""
+    order = _order_create(run=run, random_share=random_share, seed=seed, created_by=created_by)
+    job_enqueue(APPLY_TASK, order.pk)
+    return order
+
+
+def queue_order_apply(order_id: int) -> QueueOrder:
+    """Run a queued order's job (the Celery task's body): the ranks and fronts change in one transaction,
+    or not at all when it fails."""
+    return job_run(QueueOrder.objects, order_id, _apply)
+
+
+def queue_order_from_run(
+    run, *, random_share: float, seed: int | None = None, created_by: AbstractBaseUser | None = None
+) -> QueueOrder:
+    """Order the queue by `run` now, in this process (commands, benchmarks, tests)."""
+    order = _order_create(run=run, random_share=random_share, seed=seed, created_by=created_by)
+    return queue_order_apply(order.pk)
+
+
+def queue_order_reset(*, created_by: AbstractBaseUser | None = None) -> QueueOrder:
+    """Serve fresh pairs in plain id order again, now, in this process."""
+    return queue_order_apply(_order_create(created_by=created_by).pk)
+
+
+def queue_order_current() -> QueueOrder | None:
+    """The order in force; None: id order, never changed."""
+    return QueueOrder.objects.filter(status=JobStatus.SUCCEEDED).select_related("created_by").first()
+
+
+def queue_orders_pending():
+    return QueueOrder.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+
+
+def _order_create(*, run=None, random_share=None, seed=None, created_by=None) -> QueueOrder:
+    if run is None:
+        return QueueOrder.objects.create(guided=False, created_by=created_by)
+    if random_share is None or not 0.0 <= random_share <= 1.0:
+        raise QueueOrderError(f"the random share must lie between 0 and 1, got {random_share}")
+    if run.status != JobStatus.SUCCEEDED:
+        raise QueueOrderError(f"scoring run {run.pk} has not succeeded ({run.status})")
+    seed = secrets.randbits(_SEED_BITS) if seed is None else seed
+    return QueueOrder.objects.create(
+        guided=True, scoring_run_id=run.pk, random_share=random_share, seed=seed, created_by=created_by
+    )
+
+
+def _apply(order: QueueOrder) -> dict:
+    with transaction.atomic():
+        _fronts_lock()
+        _ranks_clear()
+        ranked = _ranks_from_run(order) if order.guided else 0
+        _fronts_move()
+    return {"pairs_ranked": ranked}
+
+
+def _ranks_from_run(order: QueueOrder) -> int:
+    if order.scoring_run is None:
+        raise JobFailed("the scoring run was deleted before the order was applied")
+    ids, probabilities, groups = _fresh_scores(order.scoring_run)
+    rng = np.random.default_rng(order.seed)
+    serving = guided.guided_order(
+        guided.uncertainty(probabilities), random_share=order.random_share, rng=rng, groups=groups
+    )
+    _ranks_write(ids[serving])
+    return len(ids)
+
+
+def scoring_runs_succeeded():
+    """The pair scoring runs an order can be taken from, newest first (training's model, read by name:
+    annotation never imports training)."""
+    run_model = apps.get_model("training", "PairScoringRun")
+    return run_model.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at", "-id")
+
+
+def _fresh_scores(run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids (n,), P(first preferred) (n, 4), category ids (n,)) of the fresh open pairs the run scored,
+    in id order (guided_order keeps it among equal uncertainties)."""
+    rows = (
+        run.scores.filter(pair__judgements_done=0, pair__is_gold=False)
+        .annotate(category=Coalesce("pair__prompt__category_id", Value(0)))
+        .order_by("pair_id")
+        .values_list("pair_id", *DIMENSION_KEYS, "category")
+    )
+    # Row by row into one array: at 1,000,000 pairs a list of tuples first would take a few hundred MB.
+    width = 2 + len(DIMENSION_KEYS)
+    table = np.fromiter(rows.iterator(chunk_size=10_000), dtype=np.dtype((float, width))).reshape(-1, width)
+    return table[:, 0].astype(np.int64), table[:, 1:-1], table[:, -1].astype(np.int64)
+
+
+def _ranks_clear() -> None:
+    Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).update(queue_rank=QUEUE_RANK_LAST)
+
+
+def _ranks_write(ids_in_order: np.ndarray) -> None:
+    ids = ids_in_order.tolist()
+    ranks = list(range(1, len(ids) + 1))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Pair._meta.db_table} p SET queue_rank = v.rank"
+                " FROM unnest(%s::bigint[], %s::integer[]) AS v(id, rank) WHERE p.id = v.id",
+                [ids, ranks],
+            )
+        return
+    pairs = [Pair(pk=pk, queue_rank=rank) for pk, rank in zip(ids, ranks, strict=True)]
+    Pair.objects.bulk_update(pairs, ["queue_rank"], batch_size=_BULK_ROWS)
+
+
+def _fronts_lock() -> None:
+    # The claims' own front lock (sql/pair_claim.sql): no claim moves a front to a place in the old order
+    # meanwhile, and a second admin's order waits for the first.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock({sql.FRONT_LOCK}, 0), pg_advisory_xact_lock({sql.FRONT_LOCK}, 1)"
+            )
+
+
+def _fronts_move() -> None:
+    # The ORM claim path (SQLite) keeps no front: it walks the fresh pairs from the start.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for gold in (False, True):
+                cursor.execute("SELECT * FROM mhp_fresh_front_move(%s, %s)", [gold, timezone.now()])

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, transaction
 
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.labeling import redundancy
 from annotation.labeling.queue.errors import AlreadyJudged, LabelingDisabled, LeaseMissing, PairFull, QueueError
 from annotation.models import AnnotatorProfile, Image, Judgement, Pair, PairLease, Prompt
 
@@ -108,9 +110,14 @@ def submit(
     # The function picks one of the two by the lease's left side, which only it reads.
     by_side = {side: [mapping[answers[key]] for key in DIMENSION_KEYS] for side, mapping in canonical.items()}
     params = [annotator.pk, pair_id, client_token, by_side["first"], by_side["second"], duration_ms, now]
-    with connection.cursor() as cursor:
-        cursor.execute(_SUBMIT_SQL, params)
-        status, judgement_id, left_side, stored_duration = cursor.fetchone()
+    # Under adaptive redundancy the pair's new count is decided in the submit's transaction, while the
+    # row lock the function took is held; the fixed policy keeps the one-statement transaction.
+    with transaction.atomic() if redundancy.redundancy_adaptive() else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(_SUBMIT_SQL, params)
+            status, judgement_id, left_side, stored_duration = cursor.fetchone()
+        if status == "stored":
+            redundancy.pair_redundancy_apply(pair_id=pair_id)
     if status == "existing":
         # A retry of this very submission (returned as stored), or a new answer to a pair they judged.
         judgement = _existing(annotator, client_token, pair_id)

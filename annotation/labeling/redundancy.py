@@ -1,0 +1,125 @@
+"""Adaptive redundancy in the database: how many judgements a pair asks for, after each judgement it gets.
+
+Under `PAIR_REDUNDANCY = "adaptive"` a new pair asks for `PAIR_JUDGEMENTS_MIN` judgements. Each time a
+non-gold pair reaches the count it asks for, its label posterior on every dimension (from its judges'
+fitted confusion matrices) decides, by `consensus.judgements_wanted`, whether it closes there or asks for
+one more, up to `PAIR_JUDGEMENTS_MAX`. Both queue paths (the ORM and the PostgreSQL function) call
+`pair_redundancy_apply` in the submit's transaction, under the pair's row lock, so the count a claim
+sees is decided by one submit at a time.
+
+Gold pairs keep their fixed count: their answers are known, their judgements measure the judges. A pair
+that closed is never reopened when the reliabilities are fitted again later: its label is aggregated
+from all its judgements at freeze time anyway, and reopening closed pairs by the thousand after every fit
+would pull annotators back to old work. Only a revision of one of its judgements re-applies the rule.
+"""
+
+import numpy as np
+from django.conf import settings
+
+from annotation.dimensions import DIMENSION_KEYS
+from annotation.labeling import consensus
+from annotation.models import AnnotatorReliability, DimensionPrior, Judgement, Pair
+
+
+def redundancy_adaptive() -> bool:
+    return settings.PAIR_REDUNDANCY == "adaptive"
+
+
+def judgements_required_default() -> int:
+    """What a new pair asks for when its creator names no count: the policy's first step."""
+    return settings.PAIR_JUDGEMENTS_MIN if redundancy_adaptive() else settings.PAIR_JUDGEMENTS_REQUIRED
+
+
+def redundancy_policy() -> consensus.RedundancyPolicy:
+    return consensus.RedundancyPolicy(
+        minimum=settings.PAIR_JUDGEMENTS_MIN,
+        maximum=settings.PAIR_JUDGEMENTS_MAX,
+        settled_posterior=settings.PAIR_SETTLED_POSTERIOR,
+    )
+
+
+def pair_redundancy_apply(*, pair_id: int) -> int | None:
+    """Raise the pair's `judgements_required` if its judgements leave a label unsettled; returns the new
+    count, or None when nothing changed.
+
+    Call it in the transaction that changed the pair's judgements: it locks the pair's row (a submit
+    holds that lock already), so the count is decided by one change of the pair at a time. Only a
+    pair whose judgements reached its count is looked at (one indexed read otherwise): a pair still
+    collecting its count keeps it, so the count never drops under the leases already handed out.
+    """
+    if not redundancy_adaptive():
+        return None
+    state = (
+        Pair.objects.select_for_update()
+        .filter(pk=pair_id)
+        .values_list("judgements_done", "judgements_required", "is_gold")
+        .first()
+    )
+    if state is None:
+        return None
+    done, required, is_gold = state
+    if is_gold or done < required:
+        return None
+    # A count named below the policy's minimum at creation is the creator's choice: it is kept, and only
+    # a disagreement adds to it.
+    policy = redundancy_policy()
+    policy = consensus.RedundancyPolicy(min(policy.minimum, required), policy.maximum, policy.settled_posterior)
+    wanted = consensus.judgements_wanted(done, pair_posteriors(pair_id=pair_id), policy)
+    if wanted <= required:
+        return None
+    Pair.objects.filter(pk=pair_id).update(judgements_required=wanted)
+    return wanted
+
+
+def pair_posteriors(*, pair_id: int) -> list[np.ndarray]:
+    """P(true label) of the pair on each dimension (DIMENSION_KEYS order), from its judgements and judges."""
+    rows = list(Judgement.objects.filter(pair_id=pair_id).values_list("annotator_id", *DIMENSION_KEYS))
+    judges = [row[0] for row in rows]
+    fitted = _fitted_confusions(judges)
+    priors, unknown = _dimension_priors()
+    posteriors = []
+    for index, dimension in enumerate(DIMENSION_KEYS, start=1):
+        answers = [consensus.CLASS_INDEX[row[index]] for row in rows]
+        confusions = [fitted.get((judge, dimension), unknown[dimension]) for judge in judges]
+        posteriors.append(consensus.label_posterior(answers, confusions, priors[dimension]))
+    return posteriors
+
+
+def _fitted_confusions(judges: list[int]) -> dict[tuple[int, str], np.ndarray]:
+    rows = AnnotatorReliability.objects.filter(annotator_id__in=judges).values_list(
+        "annotator_id", "dimension", "confusion"
+    )
+    return {
+        (annotator, dimension): matrix
+        for annotator, dimension, confusion in rows
+        if (matrix := _stochastic(confusion, (3, 3))) is not None
+    }
+
+
+def _dimension_priors() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each dimension's class prior and the confusion assumed for a judge with no fit yet; where the
+    reliability job has not run, a uniform prior and a judge right UNKNOWN_ACCURACY of the time."""
+    priors = {key: consensus.uniform_prior() for key in DIMENSION_KEYS}
+    unknown = {key: consensus.confusion_from_accuracy(consensus.UNKNOWN_ACCURACY) for key in DIMENSION_KEYS}
+    for dimension, prior, default in DimensionPrior.objects.values_list("dimension", "prior", "default_confusion"):
+        if (vector := _stochastic(prior, (3,))) is not None:
+            priors[dimension] = vector
+        if (matrix := _stochastic(default, (3, 3))) is not None:
+            unknown[dimension] = matrix
+    return priors, unknown
+
+
+def _stochastic(value, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The stored matrix (or vector) if it is a usable one: the right shape, positive, rows summing to 1.
+
+    A malformed row written by hand must not break every submit of its annotator: it counts as missing.
+    """
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if array.shape != shape or not np.all(np.isfinite(array)) or np.any(array <= 0):
+        return None
+    if not np.allclose(array.sum(axis=-1), 1.0, atol=1e-3):
+        return None
+    return array

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.labeling import consensus
-from annotation.models import AnnotatorReliability, DimensionPrior, Judgement, Pair
+from annotation.models import DimensionPrior, Pair
 
 
 def redundancy_adaptive() -> bool:
@@ -43,57 +43,74 @@ def pair_redundancy_apply(*, pair_id: int) -> int | None:
     count, or None when nothing changed.
 
     Call it in the transaction that changed the pair's judgements: it locks the pair's row (a submit
-    holds that lock already), so the count is decided by one change of the pair at a time. Only a
-    pair whose judgements reached its count is looked at (one indexed read otherwise): a pair still
-    collecting its count keeps it, so the count never drops under the leases already handed out.
+    holds that lock already), so the count is decided by one change of the pair at a time. Only a pair
+    whose judgements reached its count is decided on: a pair still collecting its count keeps it, so the
+    count never drops under the leases already handed out. The pair, its judgements and their judges'
+    fits come in one query (a few rows): the hot path of every submit pays one round trip for it.
     """
     if not redundancy_adaptive():
         return None
-    state = (
-        Pair.objects.select_for_update()
-        .filter(pk=pair_id)
-        .values_list("judgements_done", "judgements_required", "is_gold")
-        .first()
-    )
-    if state is None:
+    rows = _pair_with_judgements(pair_id)
+    if not rows:
         return None
-    done, required, is_gold = state
+    done, required, is_gold = rows[0][:3]
     if is_gold or done < required:
         return None
     # A count named below the policy's minimum at creation is the creator's choice: it is kept, and only
     # a disagreement adds to it.
     policy = redundancy_policy()
     policy = consensus.RedundancyPolicy(min(policy.minimum, required), policy.maximum, policy.settled_posterior)
-    wanted = consensus.judgements_wanted(done, pair_posteriors(pair_id=pair_id), policy)
+    answers, fitted = _answers_and_fits(rows)
+    wanted = consensus.judgements_wanted(done, label_posteriors(answers=answers, fitted=fitted), policy)
     if wanted <= required:
         return None
     Pair.objects.filter(pk=pair_id).update(judgements_required=wanted)
     return wanted
 
 
-def pair_posteriors(*, pair_id: int) -> list[np.ndarray]:
-    """P(true label) of the pair on each dimension (DIMENSION_KEYS order), from its judgements and judges."""
-    rows = list(Judgement.objects.filter(pair_id=pair_id).values_list("annotator_id", *DIMENSION_KEYS))
-    judges = [row[0] for row in rows]
-    fitted = _fitted_confusions(judges)
+def _pair_with_judgements(pair_id: int) -> list[tuple]:
+    """(done, required, is_gold, judge, answers..., fitted dimension, confusion): one row per judgement and
+    fitted dimension of its judge (a pair with no judgement still gives its one row)."""
+    return list(
+        Pair.objects.select_for_update(of=("self",))
+        .filter(pk=pair_id)
+        .values_list(
+            "judgements_done",
+            "judgements_required",
+            "is_gold",
+            "judgements__annotator_id",
+            *(f"judgements__{key}" for key in DIMENSION_KEYS),
+            "judgements__annotator__reliabilities__dimension",
+            "judgements__annotator__reliabilities__confusion",
+        )
+    )
+
+
+def _answers_and_fits(rows: list[tuple]) -> tuple[dict[int, tuple[str, ...]], dict[tuple[int, str], np.ndarray]]:
+    answers: dict[int, tuple[str, ...]] = {}
+    fitted: dict[tuple[int, str], np.ndarray] = {}
+    for row in rows:
+        judge, dimension, confusion = row[3], row[-2], row[-1]
+        if judge is None:
+            continue
+        answers[judge] = row[4 : 4 + len(DIMENSION_KEYS)]
+        if dimension is not None and (matrix := _stochastic(confusion, (3, 3))) is not None:
+            fitted[judge, dimension] = matrix
+    return answers, fitted
+
+
+def label_posteriors(
+    *, answers: dict[int, tuple[str, ...]], fitted: dict[tuple[int, str], np.ndarray]
+) -> list[np.ndarray]:
+    """P(true label) on each dimension (DIMENSION_KEYS order) given each judge's canonical answers (by
+    judge, in DIMENSION_KEYS order) and the judges' fitted confusions (by judge and dimension)."""
     priors, unknown = _dimension_priors()
     posteriors = []
-    for index, dimension in enumerate(DIMENSION_KEYS, start=1):
-        answers = [consensus.CLASS_INDEX[row[index]] for row in rows]
-        confusions = [fitted.get((judge, dimension), unknown[dimension]) for judge in judges]
-        posteriors.append(consensus.label_posterior(answers, confusions, priors[dimension]))
+    for index, dimension in enumerate(DIMENSION_KEYS):
+        classes = [consensus.CLASS_INDEX[given[index]] for given in answers.values()]
+        confusions = [fitted.get((judge, dimension), unknown[dimension]) for judge in answers]
+        posteriors.append(consensus.label_posterior(classes, confusions, priors[dimension]))
     return posteriors
-
-
-def _fitted_confusions(judges: list[int]) -> dict[tuple[int, str], np.ndarray]:
-    rows = AnnotatorReliability.objects.filter(annotator_id__in=judges).values_list(
-        "annotator_id", "dimension", "confusion"
-    )
-    return {
-        (annotator, dimension): matrix
-        for annotator, dimension, confusion in rows
-        if (matrix := _stochastic(confusion, (3, 3))) is not None
-    }
 
 
 def _dimension_priors() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -42,7 +42,7 @@ def redundancy_policy() -> consensus.RedundancyPolicy:
     )
 
 
-def pair_redundancy_apply(*, pair_id: int) -> int | None:
+def pair_redundancy_apply(*, pair_id: int, rows: list[tuple] | None = None) -> int | None:
     """Raise the pair's `judgements_required` if its judgements leave a label unsettled; returns the new
     count, or None when nothing changed.
 
@@ -50,11 +50,12 @@ def pair_redundancy_apply(*, pair_id: int) -> int | None:
     holds that lock already), so the count is decided by one change of the pair at a time. Only a pair
     whose judgements reached its count is decided on: a pair still collecting its count keeps it, so the
     count never drops under the leases already handed out. The pair, its judgements and their judges'
-    fits come in one query (a few rows): the hot path of every submit pays one round trip for it.
+    fits come in one query (a few rows), `pair_redundancy_sql()`: a caller that ran it in the same round trip
+    as its own statement, in this transaction, passes its `rows`.
     """
     if not redundancy_adaptive():
         return None
-    rows = _pair_with_judgements(pair_id)
+    rows = _rows("pair", [pair_id]) if rows is None else rows
     if not rows:
         return None
     done, required, is_gold = rows[0][:3]
@@ -83,10 +84,11 @@ _PAIR_WITH_JUDGEMENTS = (
 )
 
 
-def _pair_with_judgements(pair_id: int) -> list[tuple]:
-    """(done, required, is_gold, judge, answers..., fitted dimension, confusion): one row per judgement and
-    fitted dimension of its judge (a pair with no judgement still gives its one row)."""
-    return _rows("pair", [pair_id])
+def pair_redundancy_sql() -> str:
+    """The pair's query (one placeholder: its id), for a caller that sends it with its own statement. Rows:
+    (done, required, is_gold, judge, answers..., fitted dimension, confusion), one per judgement and fitted
+    dimension of its judge; a pair with no judgement still gives its one row. It locks the pair's row."""
+    return _compiled("pair", connection.vendor)
 
 
 # The two queries of every decision, as the ORM writes them (the pair's id a placeholder).

@@ -7,6 +7,7 @@ canonical (first/tie/second); `judge` turns them into what the annotator's scree
 
 import uuid
 
+import numpy as np
 import pytest
 
 from annotation import roles
@@ -186,4 +187,24 @@ def test_a_revision_that_unsettles_a_closed_pair_asks_for_one_more(path):
     # Revising back does not lower the count: the slot may already be leased.
     screen = {key: _TO_SCREEN[judgement.left_side][value] for key, value in AGREE.items()}
     queue.judgement_revise(annotator=first, pair_id=pair.pk, answers=screen)
+    assert counts(pair) == (2, 3)
+
+
+def test_a_malformed_reliability_counts_as_an_unknown_judge(path):
+    # On `overall` a "perfect" judge (zeros: one answer would rule out the other labels for good) would
+    # settle the disagreement below at once; the other rows are not matrices at all.
+    malformed = ([[0.5, 0.5]] * 3, "x", {"a": 1}, np.eye(3).tolist())
+    judge_with_bad_fit = make_user(roles.ANNOTATOR)
+    for dimension, confusion in zip(DIMENSION_KEYS, malformed, strict=True):
+        AnnotatorReliability.objects.create(
+            annotator=judge_with_bad_fit,
+            dimension=dimension,
+            confusion=confusion,
+            accuracy=0.9,
+            informativeness=0.9,
+            judgements=10,
+        )
+    pair = make_pair()
+    judge(pair, answers(overall="second"), user=judge_with_bad_fit)
+    judge(pair, AGREE)
     assert counts(pair) == (2, 3)

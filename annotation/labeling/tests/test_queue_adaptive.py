@@ -12,10 +12,12 @@ import pytest
 
 from annotation import roles
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.images.services.pair_builder import pairs_build
+from annotation.images.services.pair_seed import pairs_seed
 from annotation.images.services.pairs import pair_get_or_create
 from annotation.labeling import consensus, queue
 from annotation.labeling.services import pair_gold_set
-from annotation.models import AnnotatorReliability, DimensionPrior, Judgement, Pair
+from annotation.models import AnnotatorReliability, DimensionPrior, Judgement, Pair, Prompt, PromptStatus
 from annotation.tests.factories import make_generator, make_image, make_pair, make_prompt, make_user
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +91,19 @@ def test_a_new_pair_asks_for_the_policys_first_step(settings):
         image_a=make_image(prompt, generator), image_b=make_image(prompt, generator), judgements_required=4
     )
     assert named.judgements_required == 4
+
+
+@pytest.mark.parametrize("policy, count", [("adaptive", 2), ("fixed", 3)])
+def test_built_and_seeded_pairs_ask_for_the_policys_first_step(settings, policy, count):
+    settings.PAIR_REDUNDANCY = policy
+    prompt, generator = make_prompt(), make_generator()
+    Prompt.objects.filter(pk=prompt.pk).update(status=PromptStatus.ACCEPTED)
+    for _ in range(3):
+        make_image(prompt, generator)
+    pairs_build(per_prompt=3, prompt_ids=[prompt.pk])
+    pairs_seed(pairs=6, prompts=1, generators=2)
+    assert Pair.objects.count() == 9
+    assert set(Pair.objects.values_list("judgements_required", flat=True)) == {count}
 
 
 def test_two_agreeing_judgements_close_the_pair(path):

@@ -46,8 +46,11 @@ def pair_redundancy_apply(*, pair_id: int, rows: list[tuple] | None = None) -> i
     """Raise the pair's `judgements_required` if its judgements leave a label unsettled; returns the new
     count, or None when nothing changed.
 
-    Call it in the transaction that changed the pair's judgements: it locks the pair's row (a submit
-    holds that lock already), so the count is decided by one change of the pair at a time. Only a pair
+    Call it in the transaction that changed the pair's judgements, holding the pair's row lock taken by an
+    earlier statement (a submit's first): the count is then decided by one change of the pair at a time, on
+    every judgement committed before. (A `FOR UPDATE` in this query would not do: a statement that waits
+    for the lock sees the pair's new row but the judgements of its snapshot from before the wait, and a
+    revision racing a submit read two judgements and a count of three.) Only a pair
     whose judgements reached its count is decided on: a pair still collecting its count keeps it, so the
     count never drops under the leases already handed out. The pair, its judgements and their judges'
     fits come in one query (a few rows), `pair_redundancy_sql()`: a caller that ran it in the same round trip
@@ -87,13 +90,13 @@ _PAIR_WITH_JUDGEMENTS = (
 def pair_redundancy_sql() -> str:
     """The pair's query (one placeholder: its id), for a caller that sends it with its own statement. Rows:
     (done, required, is_gold, judge, answers..., fitted dimension, confusion), one per judgement and fitted
-    dimension of its judge; a pair with no judgement still gives its one row. It locks the pair's row."""
+    dimension of its judge; a pair with no judgement still gives its one row."""
     return _compiled("pair", connection.vendor)
 
 
 # The two queries of every decision, as the ORM writes them (the pair's id a placeholder).
 _QUERIES = {
-    "pair": lambda: Pair.objects.select_for_update(of=("self",)).filter(pk=0).values_list(*_PAIR_WITH_JUDGEMENTS),
+    "pair": lambda: Pair.objects.filter(pk=0).values_list(*_PAIR_WITH_JUDGEMENTS),
     "priors": lambda: DimensionPrior.objects.values_list("dimension", "prior", "default_confusion"),
 }
 

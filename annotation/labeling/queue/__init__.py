@@ -271,6 +271,9 @@ def judgement_revise(*, annotator: AbstractBaseUser, pair_id: int, answers: Mapp
     _check_answers(answers)
     with transaction.atomic():
         _profile_lock(annotator)
+        # Locked before the judgement, as a submit locks it: the pair's count is decided under this lock
+        # (redundancy.pair_redundancy_apply), on every judgement committed before it.
+        Pair.objects.select_for_update().filter(pk=pair_id).values_list("pk").first()
         judgement = Judgement.objects.select_for_update().filter(pair_id=pair_id, annotator=annotator).first()
         if judgement is None:
             raise LeaseMissing("you have no judgement of this pair to change")

@@ -30,7 +30,9 @@ def _queue_has_work_for(user) -> bool:
     )
 
 
-def _annotate_until_empty(user, stored: list, errors: list, answer=lambda user, lease: ANSWERS_LEFT) -> None:
+def _annotate_until_empty(
+    user, stored: list, errors: list, answer=lambda user, lease: ANSWERS_LEFT, revise: bool = False
+) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     try:
         while time.monotonic() < deadline:
@@ -49,6 +51,10 @@ def _annotate_until_empty(user, stored: list, errors: list, answer=lambda user, 
                 annotator=user, pair_id=lease.pair_id, answers=answers, client_token=token, duration_ms=10
             )
             assert created and not created_again and retried.pk == judgement.pk
+            if revise:
+                # Backspace on the page, then the same answers again: the revision re-applies the rule
+                # under the pair's lock while others submit to the pair.
+                queue.judgement_revise(annotator=user, pair_id=lease.pair_id, answers=answers)
             stored.append((judgement.pk, lease.pair_id, user.pk))
         errors.append(f"{user.username} ran past the deadline")
     except Exception as error:  # noqa: BLE001 - a thread's failure must reach the test, whatever it is
@@ -77,11 +83,12 @@ def test_twenty_workers_empty_the_queue_with_exactly_n_judgements_per_pair(setti
     assert not PairLease.objects.exists()
 
 
-def _run_workers(users, answer=None) -> tuple[list[tuple[int, int, int]], list[str]]:
+def _run_workers(users, **options) -> tuple[list[tuple[int, int, int]], list[str]]:
     stored: list[tuple[int, int, int]] = []
     errors: list[str] = []
-    extra = () if answer is None else (answer,)
-    threads = [threading.Thread(target=_annotate_until_empty, args=(user, stored, errors, *extra)) for user in users]
+    threads = [
+        threading.Thread(target=_annotate_until_empty, args=(user, stored, errors), kwargs=options) for user in users
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -130,7 +137,7 @@ def test_twenty_workers_under_adaptive_redundancy_judge_each_pair_as_far_as_the_
         canonical = _canonical(scheme[lease.pair_id], index_of[user.pk])
         return {key: _TO_SCREEN[lease.left_side][value] for key, value in canonical.items()}
 
-    stored, errors = _run_workers(users, answer)
+    stored, errors = _run_workers(users, answer=answer, revise=True)
 
     assert errors == []
     judgements = list(Judgement.objects.values_list("pk", "pair_id", "annotator_id", "overall"))

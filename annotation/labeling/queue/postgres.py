@@ -140,7 +140,8 @@ def submit(
 def _submit_adaptive(params: list, pair_id: int) -> tuple:
     """The submit function, then the pair's new count decided in its transaction while the row lock it took
     is held. The pair's rows come back in the same round trip as the function's (the second statement
-    runs after the first and sees what it wrote): BEGIN, the two, COMMIT."""
+    runs after the first and sees what it wrote): BEGIN, the two, COMMIT. Two statements in one call need
+    psycopg's client-side binding, Django's default (`server_side_binding` would refuse them)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"{_SUBMIT_SQL}; {redundancy.pair_redundancy_sql()}", [*params, pair_id])
         result = cursor.fetchone()

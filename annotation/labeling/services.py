@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -50,12 +51,16 @@ def pair_adjudicate(
 
 def pair_gold_set(*, reviewer: AbstractBaseUser, pair_id: int, answers: Mapping[str, str]) -> Pair:
     """Make a pair a gold pair with these answers (canonical first/second/tie per dimension); refused to a
-    reviewer who judged it (their own answers would become the key others are scored against)."""
+    reviewer who judged it (their own answers would become the key others are scored against).
+
+    A gold pair asks for the fixed count PAIR_JUDGEMENTS_REQUIRED at least (adaptive redundancy made it
+    with fewer): its judgements measure the judges, whatever its label's posterior."""
     clean = _check_answers(answers)
     with transaction.atomic():
         pair = _pair_for_review(reviewer, pair_id)
         pair.is_gold, pair.gold_answers = True, clean
-        pair.save(update_fields=["is_gold", "gold_answers"])
+        pair.judgements_required = max(pair.judgements_required, settings.PAIR_JUDGEMENTS_REQUIRED)
+        pair.save(update_fields=["is_gold", "gold_answers", "judgements_required"])
     return pair
 
 

@@ -47,8 +47,9 @@ def readme_pages(role: str) -> set[str]:
 
 
 @pytest.fixture
-def project():
+def project(settings):
     """The demo project, three annotators' judgements on some pairs, some prompts filtered."""
+    settings.PAIR_REDUNDANCY = "fixed"  # pairs of three judgements, as the counts below are written for
     demo_load()
     for user in get_user_model().objects.filter(username__startswith="demo-"):
         user.set_password("pw-123456")

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations, islice
 
-from django.conf import settings
 from django.db import transaction
 
+from annotation.labeling.redundancy import judgements_required_default
 from annotation.models import Image, Pair, PairKind, Prompt, PromptStatus
 from mhp.db import tables_analyze
 
@@ -86,7 +86,7 @@ def pairs_build(
         raise ValueError("cross_share must be between 0 and 1")
     summary = PairBuildSummary()
     quota = _KindQuota(cross_share)
-    required = judgements_required or settings.PAIR_JUDGEMENTS_REQUIRED
+    required = judgements_required or judgements_required_default()
     prompts = Prompt.objects.filter(status=PromptStatus.ACCEPTED)
     if prompt_ids is not None:
         wanted = set(prompt_ids)

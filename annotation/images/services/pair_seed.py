@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
-from django.conf import settings
 from django.db import transaction
 
+from annotation.labeling.redundancy import judgements_required_default
 from annotation.models import Generator, GeneratorFamily, Image, Pair, PairKind, Prompt, PromptStatus
 from mhp.db import tables_analyze
 
@@ -118,5 +118,5 @@ def _pair(first: Image, second: Image) -> Pair:
         image_first_id=first.pk,
         image_second_id=second.pk,
         kind=PairKind.SAME_GENERATOR if same else PairKind.CROSS_GENERATOR,
-        judgements_required=settings.PAIR_JUDGEMENTS_REQUIRED,
+        judgements_required=judgements_required_default(),
     )

@@ -1,5 +1,4 @@
-from django.conf import settings
-
+from annotation.labeling.redundancy import judgements_required_default
 from annotation.models import Image, Pair, PairKind
 from annotation.unique import get_or_create_unique
 
@@ -23,6 +22,6 @@ def pair_get_or_create(*, image_a: Image, image_b: Image, judgements_required: i
             image_first=first,
             image_second=second,
             kind=kind,
-            judgements_required=judgements_required or settings.PAIR_JUDGEMENTS_REQUIRED,
+            judgements_required=judgements_required or judgements_required_default(),
         ),
     )

@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.labeling import redundancy
 from annotation.labeling.queue import postgres, sql
 from annotation.labeling.queue.errors import (
     AlreadyJudged,
@@ -257,16 +258,23 @@ def judgement_submit(
         judgement = _judgement_create(pair, annotator, lease, answers, client_token, duration_ms)
         Pair.objects.filter(pk=pair.pk).update(judgements_done=F("judgements_done") + 1)
         lease.delete()
+        redundancy.pair_redundancy_apply(pair_id=pair.pk)
     return judgement, True
 
 
 def judgement_revise(*, annotator: AbstractBaseUser, pair_id: int, answers: Mapping[str, str]) -> Judgement:
     """Replace the answers of the annotator's judgement of a pair (the page's way back to the pair just
     judged): the same row, new answers, read on the side the pair was shown. Refused once the pair is in a
-    frozen dataset version, or one being frozen, and once the annotator's labeling is disabled."""
+    frozen dataset version, or one being frozen, and once the annotator's labeling is disabled.
+
+    Under adaptive redundancy the new answers may unsettle a closed pair's label, which then asks for one
+    more judgement; a count is never lowered (leases may be out for the slots it holds)."""
     _check_answers(answers)
     with transaction.atomic():
         _profile_lock(annotator)
+        # Locked before the judgement, as a submit locks it: the pair's count is decided under this lock
+        # (redundancy.pair_redundancy_apply), on every judgement committed before it.
+        Pair.objects.select_for_update().filter(pk=pair_id).values_list("pk").first()
         judgement = Judgement.objects.select_for_update().filter(pair_id=pair_id, annotator=annotator).first()
         if judgement is None:
             raise LeaseMissing("you have no judgement of this pair to change")
@@ -277,6 +285,7 @@ def judgement_revise(*, annotator: AbstractBaseUser, pair_id: int, answers: Mapp
         for key in DIMENSION_KEYS:
             setattr(judgement, key, mapping[answers[key]])
         judgement.save(update_fields=list(DIMENSION_KEYS))
+        redundancy.pair_redundancy_apply(pair_id=pair_id)
     return judgement
 
 

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, transaction
 
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.labeling import redundancy
 from annotation.labeling.queue.errors import AlreadyJudged, LabelingDisabled, LeaseMissing, PairFull, QueueError
 from annotation.models import AnnotatorProfile, Image, Judgement, Pair, PairLease, Prompt
 
@@ -108,9 +109,12 @@ def submit(
     # The function picks one of the two by the lease's left side, which only it reads.
     by_side = {side: [mapping[answers[key]] for key in DIMENSION_KEYS] for side, mapping in canonical.items()}
     params = [annotator.pk, pair_id, client_token, by_side["first"], by_side["second"], duration_ms, now]
-    with connection.cursor() as cursor:
-        cursor.execute(_SUBMIT_SQL, params)
-        status, judgement_id, left_side, stored_duration = cursor.fetchone()
+    if redundancy.redundancy_adaptive():
+        status, judgement_id, left_side, stored_duration = _submit_adaptive(params, pair_id)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_SUBMIT_SQL, params)
+            status, judgement_id, left_side, stored_duration = cursor.fetchone()
     if status == "existing":
         # A retry of this very submission (returned as stored), or a new answer to a pair they judged.
         judgement = _existing(annotator, client_token, pair_id)
@@ -131,6 +135,21 @@ def submit(
         "created_at": now,
     }
     return Judgement.from_db(connection.alias, tuple(values), tuple(values.values())), True
+
+
+def _submit_adaptive(params: list, pair_id: int) -> tuple:
+    """The submit function, then the pair's new count decided in its transaction while the row lock it took
+    is held. The pair's rows come back in the same round trip as the function's (the second statement
+    runs after the first and sees what it wrote): BEGIN, the two, COMMIT. Two statements in one call need
+    psycopg's client-side binding, Django's default (`server_side_binding` would refuse them)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"{_SUBMIT_SQL}; {redundancy.pair_redundancy_sql()}", [*params, pair_id])
+        result = cursor.fetchone()
+        cursor.nextset()
+        rows = cursor.fetchall()
+        if result[0] == "stored":
+            redundancy.pair_redundancy_apply(pair_id=pair_id, rows=rows)
+    return result
 
 
 def _existing(annotator: AbstractBaseUser, client_token: uuid.UUID, pair_id: int) -> Judgement:

@@ -11,8 +11,9 @@ from annotation.tests.factories import make_generator, make_image, make_prompt
 ANSWERS_LEFT = {"aesthetics": "left", "detail": "left", "alignment": "tie", "overall": "right"}
 
 
-def make_pairs(count: int, *, required: int = 3, generators: int = 3) -> list[Pair]:
-    """`count` pairs over as few images of one prompt as needed, each needing `required` judgements."""
+def make_pairs(count: int, *, required: int | None = 3, generators: int = 3) -> list[Pair]:
+    """`count` pairs over as few images of one prompt as needed, each needing `required` judgements (None:
+    the count the redundancy policy gives a new pair)."""
     prompt = make_prompt()
     gens = [make_generator() for _ in range(generators)]
     images = []

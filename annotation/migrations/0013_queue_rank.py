@@ -5,15 +5,14 @@
 plain id order, as before. A partial index on (is_gold, queue_rank, id) of the fresh pairs serves the
 claim's fresh region; a pair leaves it with its first judgement. The fresh front (`QueueFront`) becomes a
 (rank, id) position: `mhp_fresh_front_move` now returns both, so its result type changes and the function
-is dropped and created again. `QueueOrder` (a job: the page queues it) records which order is in force. The
-admin role gets the new model's permissions.
+is dropped and created again. `QueueOrder` (a job: the page queues it) records which order is in force
+(training 0004 gives the admin role its permissions).
 """
 
 from pathlib import Path
 
 import django.db.models.deletion
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
 # Frozen copies of this version of the functions (and of 0008's front and 0009's claim, which the reverse
@@ -38,21 +37,6 @@ def restore_functions(apps, schema_editor):
         schema_editor.execute(_DROP_FRONT)
         schema_editor.execute(_frozen("0008_fresh_front_move"))
         schema_editor.execute(_frozen("0009_pair_claim"))
-
-
-def grant_admin_queue_order(apps, schema_editor):
-    # Permissions are normally created after all migrations ran; the group needs them now.
-    app_config = apps.get_app_config("annotation")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    admin = Group.objects.filter(name="admin").first()
-    if admin is not None:
-        admin.permissions.add(
-            *Permission.objects.filter(content_type__app_label="annotation", content_type__model="queueorder")
-        )
 
 
 class Migration(migrations.Migration):
@@ -181,5 +165,4 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(create_functions, restore_functions),
-        migrations.RunPython(grant_admin_queue_order, migrations.RunPython.noop),
     ]

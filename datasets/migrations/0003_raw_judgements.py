@@ -3,14 +3,13 @@
 The guard follows 0002's: PostgreSQL runs datasets/sql/dataset_judgement_frozen_guard.sql (frozen copy in
 migrations/sql/), refusing any insert, update or delete of a frozen version's rows; SQLite gets plain
 triggers for inserts and updates, deletion left to the admin and services (SQLite has no TRUNCATE: a test's
-flush deletes row by row). The admin role gets the new model's permissions, as annotation 0011 gave it
-every permission of the app (the admin pages still show the rows read-only).
+flush deletes row by row). Training 0004 gives the admin role the new model's permissions (the admin
+pages show the rows read-only).
 """
 
 from pathlib import Path
 
 import django.db.models.deletion
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
 _SQL = Path(__file__).parent / "sql"
@@ -45,18 +44,6 @@ def drop_guard(apps, schema_editor):
     elif schema_editor.connection.vendor == "sqlite":
         for name in _SQLITE_TRIGGERS:
             schema_editor.execute(f"DROP TRIGGER IF EXISTS mhp_frozen_{name}")
-
-
-def grant_admin(apps, schema_editor):
-    # Permissions are normally created after all migrations ran; the group needs them now.
-    app_config = apps.get_app_config("datasets")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    admin = apps.get_model("auth", "Group").objects.filter(name="admin").first()
-    if admin is not None:
-        Permission = apps.get_model("auth", "Permission")
-        admin.permissions.add(*Permission.objects.filter(content_type__app_label="datasets", codename__endswith="_datasetjudgement"))
 
 
 class Migration(migrations.Migration):
@@ -152,5 +139,4 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(create_guard, drop_guard),
-        migrations.RunPython(grant_admin, migrations.RunPython.noop),
     ]

@@ -1,5 +1,5 @@
-"""The admin role gets the permissions of the models added since annotation 0011 (the pair scoring runs the
-pair scoring page checks, the reliabilities and flags): every permission of the three apps, as 0011 did."""
+"""The admin role gets the permissions of the models added since annotation 0011 (pair scoring runs, reliabilities
+and flags, the queue order, the versions' raw judgements): every permission of the three apps, as 0011 did."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
@@ -23,8 +23,8 @@ def grant_admin_everything(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("training", "0003_pair_scoring"),
-        ("annotation", "0012_reliability_and_flags"),
-        ("datasets", "0002_frozen_guard"),
+        ("annotation", "0013_queue_rank"),
+        ("datasets", "0003_raw_judgements"),
     ]
 
     operations = [migrations.RunPython(grant_admin_everything, migrations.RunPython.noop)]

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_active.py                 # the default run: 24 trainings of 30 tiny steps
     python benchmarks/bench_active.py --quick --json  # a smaller world, a few minutes
+    python benchmarks/bench_active.py --jobs 3        # the same figures, the strategies in parallel processes
 
 On 2 cores shared with other work (load 5-9) the default run took 29 minutes for adaptive and guided and
 43 for all three run alongside another; --quick took 3.5 minutes. Each round's test accuracy moves by up to
@@ -13,13 +14,23 @@ set drawn the same way. Annotators of known reliability judge them: honest ones 
 accuracy per dimension (uniform in 0.6-0.95, a wrong answer either other class alike); `--spammer-share`
 of them spammers, half answering at random, half always the image shown on the left (the side each
 image is shown on is random per judgement, so "left" is first or second at random in canonical order).
+Each judgement goes to a judge drawn at random among those who have not judged the pair. The pool (20
+judges, 4 of them spammers, by default) is sized so that at adaptive's budget each judge has on average more
+judgements (54) than the spammer test's minimum (SPAMMER_MIN_JUDGEMENTS, 40): judges under it cannot be
+flagged and are reported as unmeasured (a spammer among them counts as missed).
+
+The labelling rules are the product's: their flags default to mhp/settings.py (PAIR_JUDGEMENTS_REQUIRED,
+PAIR_JUDGEMENTS_MIN/MAX, PAIR_SETTLED_POSTERIOR, QUEUE_RANDOM_SHARE, SPAMMER_INFORMATIVENESS,
+SPAMMER_MIN_JUDGEMENTS, environment overrides included), so the benchmark measures what the product does.
 
 Each strategy spends a fixed judgement budget per round (adaptive and guided `--adaptive-share` of fixed's,
 0.6 by default: the issue's 40% saving), then the model is trained on the labels so far and its accuracy
 measured on the test set:
-- fixed: today's queue, 3 judgements per pair in id order, majority labels (datasets/aggregation.py);
-- adaptive: 2 judgements, then judgements_wanted (annotation/labeling/consensus.py) with posteriors from
-  the latest Dawid-Skene fit's confusions (refit after each round, warm-started), Dawid-Skene labels;
+- fixed: today's queue, PAIR_JUDGEMENTS_REQUIRED (3) judgements per pair in id order, majority labels
+  (datasets/aggregation.py);
+- adaptive: PAIR_JUDGEMENTS_MIN (2) judgements, then judgements_wanted (annotation/labeling/consensus.py)
+  up to PAIR_JUDGEMENTS_MAX, with posteriors from the latest Dawid-Skene fit's confusions (refit after each
+  round, warm-started), Dawid-Skene labels;
 - guided: adaptive, with fresh pairs served in guided_order (annotation/labeling/guided.py) of the current
   model's uncertainty over the unjudged pool (no model yet in the first round: id order).
 A pair that a refit leaves unsettled is served again, before fresh pairs, up to the maximum.
@@ -41,12 +52,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +143,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         rules.add_argument(flag, type=kind, default=value, help=f"settings.{setting} (%(default)s)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="a comma-separated subset")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="strategies run at once, each in its own process (forked after the world is built): the same "
+        "figures, as every strategy seeds its own judges, order and training",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help=f"a smaller world: {QUICK} unless given")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -509,7 +529,14 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-active-") as folder:
         world = build_world(args, Path(folder))
         preprocess_world(world)
-        results = {name: run_strategy(name, world, args, Path(folder)) for name in args.strategies.split(",")}
+        names = args.strategies.split(",")
+        if args.jobs > 1 and len(names) > 1:
+            context = multiprocessing.get_context("fork")  # the children share the world's preprocessed pixels
+            with ProcessPoolExecutor(min(args.jobs, len(names)), mp_context=context) as pool:
+                runs = {name: pool.submit(run_strategy, name, world, args, Path(folder)) for name in names}
+                results = {name: run.result() for name, run in runs.items()}
+        else:
+            results = {name: run_strategy(name, world, args, Path(folder)) for name in names}
     results["targets"] = targets({name: results[name] for name in STRATEGIES if name in results})
     results["setup"] = {key: value for key, value in vars(args).items() if key != "json"}
     results["setup"]["seconds"] = time.perf_counter() - started

@@ -4,8 +4,9 @@
     python benchmarks/bench_active.py --quick --json  # a smaller world, a few minutes
     python benchmarks/bench_active.py --jobs 3        # the same figures, the strategies in parallel processes
 
-On 2 cores shared with other work (load 5-9) the default run took 29 minutes for adaptive and guided and
-43 for all three run alongside another; --quick took 3.5 minutes. Each round's test accuracy moves by up to
+On 2 cores shared with other work (load 3-6, another run alongside) the default run took 17-18 minutes
+(1000 and 1064 s for seeds 0 and 1; 29-43 minutes at load 5-9 earlier: the cost is the 24 trainings and
+scoring, which the load slows), guided alone at --adaptive-share 1 7 minutes. Each round's test accuracy moves by up to
 0.05-0.09 from training noise alone (see the curves): compare a few --seed values before reading a gap.
 
 The world: a pool of simulated pairs (training/trainer/simulate.py: brightness, blur and content drawn per

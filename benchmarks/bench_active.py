@@ -2,10 +2,17 @@
 
     python benchmarks/bench_active.py                 # the default run: 24 trainings of 30 tiny steps
     python benchmarks/bench_active.py --quick --json  # a smaller world, a few minutes
+    python benchmarks/bench_active.py --jobs 3        # the same figures, the strategies in parallel processes
 
-On 2 cores shared with other work (load 5-9) the default run took 29 minutes for adaptive and guided and
-43 for all three run alongside another; --quick took 3.5 minutes. Each round's test accuracy moves by up to
+On 2 cores shared with other work (load 3-6, another run alongside) the default run took 17-18 minutes
+(1000 and 1064 s for seeds 0 and 1; 29-43 minutes at load 5-9 earlier: the cost is the 24 trainings and
+scoring, which the load slows), guided alone at --adaptive-share 1 7 minutes. Each round's test accuracy moves by up to
 0.05-0.09 from training noise alone (see the curves): compare a few --seed values before reading a gap.
+Seeds 0-2 under the product's defaults: guided at 60% of the judgements ended +0.055/+0.015/+0.028 over
+fixed at equal compute (adaptive +0.054/+0.026/+0.085); at --adaptive-share 1 guided first reached fixed's
+final accuracy at never/675/1800 of 1800 judgements. At 240 tiny steps the model is compute-bound: guided
+with 1800 judgements ended no better than with 1080 (0.859/0.918/0.859 against 0.919/0.854/0.886), so test
+accuracy says more about label quality and training noise than about the number of judgements.
 
 The world: a pool of simulated pairs (training/trainer/simulate.py: brightness, blur and content drawn per
 image) whose hidden truth per dimension follows the images' properties, ties included, and a held-out test
@@ -13,13 +20,23 @@ set drawn the same way. Annotators of known reliability judge them: honest ones 
 accuracy per dimension (uniform in 0.6-0.95, a wrong answer either other class alike); `--spammer-share`
 of them spammers, half answering at random, half always the image shown on the left (the side each
 image is shown on is random per judgement, so "left" is first or second at random in canonical order).
+Each judgement goes to a judge drawn at random among those who have not judged the pair. The pool (20
+judges, 4 of them spammers, by default) is sized so that at adaptive's budget each judge has on average more
+judgements (54) than the spammer test's minimum (SPAMMER_MIN_JUDGEMENTS, 40): judges under it cannot be
+flagged and are reported as unmeasured (a spammer among them counts as missed).
+
+The labelling rules are the product's: their flags default to mhp/settings.py (PAIR_JUDGEMENTS_REQUIRED,
+PAIR_JUDGEMENTS_MIN/MAX, PAIR_SETTLED_POSTERIOR, QUEUE_RANDOM_SHARE, SPAMMER_INFORMATIVENESS,
+SPAMMER_MIN_JUDGEMENTS, environment overrides included), so the benchmark measures what the product does.
 
 Each strategy spends a fixed judgement budget per round (adaptive and guided `--adaptive-share` of fixed's,
 0.6 by default: the issue's 40% saving), then the model is trained on the labels so far and its accuracy
 measured on the test set:
-- fixed: today's queue, 3 judgements per pair in id order, majority labels (datasets/aggregation.py);
-- adaptive: 2 judgements, then judgements_wanted (annotation/labeling/consensus.py) with posteriors from
-  the latest Dawid-Skene fit's confusions (refit after each round, warm-started), Dawid-Skene labels;
+- fixed: today's queue, PAIR_JUDGEMENTS_REQUIRED (3) judgements per pair in id order, majority labels
+  (datasets/aggregation.py);
+- adaptive: PAIR_JUDGEMENTS_MIN (2) judgements, then judgements_wanted (annotation/labeling/consensus.py)
+  up to PAIR_JUDGEMENTS_MAX, with posteriors from the latest Dawid-Skene fit's confusions (refit after each
+  round, warm-started), Dawid-Skene labels;
 - guided: adaptive, with fresh pairs served in guided_order (annotation/labeling/guided.py) of the current
   model's uncertainty over the unjudged pool (no model yet in the first round: id order).
 A pair that a refit leaves unsettled is served again, before fresh pairs, up to the maximum.
@@ -41,11 +58,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +73,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere without installing
+# The labelling rules' defaults are the product's own (mhp/settings.py, environment overrides included);
+# reading them needs no database. DEBUG spares the settings a SECRET_KEY, as in the other benchmarks' runs.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mhp.settings")
+os.environ.setdefault("DEBUG", "1")
 
 from annotation.labeling.consensus import (  # noqa: E402
     CLASS_INDEX,
@@ -72,7 +96,6 @@ from datasets.aggregation import label_class, label_majority  # noqa: E402
 
 DIMENSIONS = ("aesthetics", "detail", "alignment", "overall")  # training.mps.config.DIMENSIONS, without torch
 STRATEGIES = ("fixed", "adaptive", "guided")
-FIXED_JUDGEMENTS = 3  # settings.PAIR_JUDGEMENTS_REQUIRED
 HONEST_ACCURACY = (0.6, 0.95)
 TRAINING_LABELS = {CLASS_INDEX["first"]: [1.0, 0.0], CLASS_INDEX["tie"]: [0.5, 0.5], CLASS_INDEX["second"]: [0.0, 1.0]}
 QUICK = {
@@ -83,11 +106,13 @@ QUICK = {
     "annotators": 20,
     "steps": 10,
     "batch": 16,
-    "spammer_min_judgements": 10,
+    "spammer_min_judgements": 10,  # adaptive's 288 judgements are 14 a judge: under the product's minimum
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from django.conf import settings
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=1200, help="the pool of pairs to label")
     parser.add_argument("--test-pairs", type=int, default=400, help="held-out pairs (hidden truth) for test accuracy")
@@ -99,19 +124,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.6,
         help="adaptive's and guided's budget per round, as a share of fixed's (0.6: the 40%% saving to test)",
     )
-    parser.add_argument("--annotators", type=int, default=40)
+    parser.add_argument(
+        "--annotators",
+        type=int,
+        default=20,
+        help="the simulated pool: small enough that each judge reaches the spammer test's minimum of judgements "
+        "at adaptive's budget (default 1080 judgements: 54 a judge on average)",
+    )
     parser.add_argument("--spammer-share", type=float, default=0.2)
     parser.add_argument("--steps", type=int, default=30, help="training steps per round")
     parser.add_argument("--batch", type=int, default=32, help="pairs per training step")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--judgements-min", type=int, default=2, help="settings.PAIR_JUDGEMENTS_MIN")
-    parser.add_argument("--judgements-max", type=int, default=5, help="settings.PAIR_JUDGEMENTS_MAX")
-    parser.add_argument("--settled-posterior", type=float, default=0.75, help="settings.PAIR_SETTLED_POSTERIOR")
-    parser.add_argument("--random-share", type=float, default=0.2, help="settings.QUEUE_RANDOM_SHARE")
-    parser.add_argument("--spammer-informativeness", type=float, default=0.2, help="settings.SPAMMER_INFORMATIVENESS")
-    parser.add_argument("--spammer-min-judgements", type=int, default=20, help="settings.SPAMMER_MIN_JUDGEMENTS")
+    rules = parser.add_argument_group("the labelling rules (default: the product's settings)")
+    for flag, kind, setting in (
+        ("--fixed-judgements", int, "PAIR_JUDGEMENTS_REQUIRED"),
+        ("--judgements-min", int, "PAIR_JUDGEMENTS_MIN"),
+        ("--judgements-max", int, "PAIR_JUDGEMENTS_MAX"),
+        ("--settled-posterior", float, "PAIR_SETTLED_POSTERIOR"),
+        ("--random-share", float, "QUEUE_RANDOM_SHARE"),
+        ("--spammer-informativeness", float, "SPAMMER_INFORMATIVENESS"),
+        ("--spammer-min-judgements", int, "SPAMMER_MIN_JUDGEMENTS"),
+    ):
+        value = getattr(settings, setting)
+        rules.add_argument(flag, type=kind, default=value, help=f"settings.{setting} (%(default)s)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="a comma-separated subset")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="strategies run at once, each in its own process (forked after the world is built): the same "
+        "figures, as every strategy seeds its own judges, order and training",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help=f"a smaller world: {QUICK} unless given")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -124,6 +168,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.strategies.split(",")) - set(STRATEGIES)
     if unknown:
         parser.error(f"unknown strategies {sorted(unknown)}; expected some of {', '.join(STRATEGIES)}")
+    smallest = args.rounds * args.round_judgements * min(1.0, args.adaptive_share) / args.annotators
+    if smallest < args.spammer_min_judgements:  # the judges would go unmeasured and the spammer figure say nothing
+        progress(
+            f"warning: {smallest:.0f} judgements a judge on average at the smallest budget, under the spammer "
+            f"test's minimum of {args.spammer_min_judgements}: fewer --annotators or more judgements"
+        )
     return args
 
 
@@ -175,8 +225,8 @@ def answer(world: World, annotator: int, pair: int, rng: np.random.Generator) ->
 class Campaign:
     """One strategy's judgements and its current Dawid-Skene fit (per dimension)."""
 
-    def __init__(self, world: World, *, adaptive: bool, policy: RedundancyPolicy, seed: int) -> None:
-        self.world, self.adaptive, self.policy = world, adaptive, policy
+    def __init__(self, world: World, *, adaptive: bool, policy: RedundancyPolicy, fixed: int, seed: int) -> None:
+        self.world, self.adaptive, self.policy, self.fixed = world, adaptive, policy, fixed
         # The same seed for every strategy: the same judge answers the same way in the same circumstances.
         self.rng = np.random.default_rng(seed)
         annotators = len(world.kinds)
@@ -198,7 +248,7 @@ class Campaign:
 
     def wanted(self, pair: int) -> int:
         if not self.adaptive:
-            return FIXED_JUDGEMENTS
+            return self.fixed
         rows = self.by_pair.get(pair, [])
         judges = [self.judges[row] for row in rows]
         posteriors = [
@@ -244,7 +294,7 @@ class Campaign:
 
     def labelled(self) -> np.ndarray:
         """Pairs with at least the strategy's first round of judgements (3 fixed, the minimum adaptive)."""
-        least = self.policy.minimum if self.adaptive else FIXED_JUDGEMENTS
+        least = self.policy.minimum if self.adaptive else self.fixed
         return np.array([pair for pair in sorted(self.by_pair) if self.done(pair) >= least], dtype=np.int64)
 
     def majority_labels(self, pairs: np.ndarray) -> np.ndarray:
@@ -396,7 +446,8 @@ def preprocess_world(world: World) -> None:
 
 def run_strategy(name: str, world: World, args: argparse.Namespace, folder: Path) -> dict:
     policy = RedundancyPolicy(args.judgements_min, args.judgements_max, args.settled_posterior)
-    campaign = Campaign(world, adaptive=name != "fixed", policy=policy, seed=args.seed)
+    fixed = args.fixed_judgements
+    campaign = Campaign(world, adaptive=name != "fixed", policy=policy, fixed=fixed, seed=args.seed)
     learner = Learner(world, args, folder / name)
     order_rng = np.random.default_rng(args.seed + 1)
     budget = args.round_judgements if name == "fixed" else round(args.round_judgements * args.adaptive_share)
@@ -445,6 +496,17 @@ def targets(results: dict) -> dict:
     for name in ("adaptive", "guided"):  # the target is guided's; adaptive's shows what the order adds
         if {"fixed", name} <= set(results):
             fixed = results["fixed"]
+            # At equal compute (every strategy trains as many steps): the final models, fixed's judgements and
+            # this strategy's (a share of them).
+            final, fixed_final = results[name]["test_accuracy"]["mean"], fixed["test_accuracy"]["mean"]
+            share = results[name]["judgements"] / fixed["judgements"]
+            checks[f"{name}_equal_compute"] = {"test_accuracy": final, "fixed_test_accuracy": fixed_final}
+            checks[f"{name}_equal_compute"] |= {
+                "judgement_share": share,
+                "gap": final - fixed_final,
+                "met": share <= 0.6 and final >= fixed_final,
+            }
+            # The first round whose model reaches fixed's final accuracy (with less training, too, if earlier).
             needed = judgements_to_reach(results[name]["curve"], fixed["test_accuracy"]["mean"])
             saving = None if needed is None else 1.0 - needed / fixed["judgements"]
             checks[f"{name}_saving"] = {"judgements_needed": needed, "fixed_judgements": fixed["judgements"]}
@@ -473,7 +535,14 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-active-") as folder:
         world = build_world(args, Path(folder))
         preprocess_world(world)
-        results = {name: run_strategy(name, world, args, Path(folder)) for name in args.strategies.split(",")}
+        names = args.strategies.split(",")
+        if args.jobs > 1 and len(names) > 1:
+            context = multiprocessing.get_context("fork")  # the children share the world's preprocessed pixels
+            with ProcessPoolExecutor(min(args.jobs, len(names)), mp_context=context) as pool:
+                runs = {name: pool.submit(run_strategy, name, world, args, Path(folder)) for name in names}
+                results = {name: run.result() for name, run in runs.items()}
+        else:
+            results = {name: run_strategy(name, world, args, Path(folder)) for name in names}
     results["targets"] = targets({name: results[name] for name in STRATEGIES if name in results})
     results["setup"] = {key: value for key, value in vars(args).items() if key != "json"}
     results["setup"]["seconds"] = time.perf_counter() - started
@@ -487,7 +556,7 @@ def main(argv: list[str] | None = None) -> dict:
 def format_results(results: dict) -> str:
     names = [name for name in STRATEGIES if name in results]
     header = f"{'strategy':9} {'judgem.':>7} {'pairs':>5} {'labels':>6} {'maj.':>6} "
-    header += " ".join(f"{d[:9]:>9}" for d in (*DIMENSIONS, "mean")) + f" {'spammers':>9} {'false':>5}"
+    header += " ".join(f"{d[:9]:>9}" for d in (*DIMENSIONS, "mean")) + f" {'spammers':>9} {'false':>5} {'unmeas.':>7}"
     lines = ["final figures (labels: accuracy against the hidden truth; test accuracy per dimension)", header]
     for name in names:
         r = results[name]
@@ -495,7 +564,8 @@ def format_results(results: dict) -> str:
         row = f"{name:9} {r['judgements']:>7} {r['pairs']:>5} {r['label_accuracy']['mean']:>6.3f} {majority:>6.3f} "
         row += " ".join(f"{r['test_accuracy'][d]:>9.3f}" for d in (*DIMENSIONS, "mean"))
         flags = r["spammers"]
-        lines.append(row + f" {flags['flagged']:>4}/{flags['spammers']:<4} {flags['false_flags']:>5}")
+        row += f" {flags['flagged']:>4}/{flags['spammers']:<4} {flags['false_flags']:>2}/{flags['honest']:<2} "
+        lines.append(row + f"{flags['unmeasured']:>7}")
     lines += ["", "curves (judgements: test mean / label accuracy)"]
     for name in names:
         points = [

@@ -48,12 +48,6 @@ def counted_judgements(*, excluded_annotators: list[int]) -> QuerySet:
     return Judgement.objects.exclude(annotator_id__in=excluded_annotators)
 
 
-def judgement_answers(*, excluded_annotators: list[int]) -> Iterator[tuple]:
-    """(pair id, annotator id, *answers in DIMENSION_KEYS order) of every counted judgement, streamed."""
-    rows = counted_judgements(excluded_annotators=excluded_annotators).order_by("id")
-    return rows.values_list("pair_id", "annotator_id", *DIMENSION_KEYS).iterator(chunk_size=STREAM_CHUNK)
-
-
 def prompt_categories(*, prompt_ids: set[int]) -> dict[int, str | None]:
     """Category slug of each prompt (None when uncategorised), read in one streamed pass."""
     rows = Prompt.objects.order_by("id").values_list("id", "category__slug").iterator(chunk_size=STREAM_CHUNK)

@@ -90,13 +90,20 @@ class Votes:
     judges: np.ndarray  # (judgements,): dense index of the annotator
     answers: np.ndarray  # (judgements, dimensions): CLASSES index, dimensions in DIMENSION_KEYS order
     annotator_ids: np.ndarray  # (judges,): the user id behind each dense index
-    n_items: int
+    pair_ids: np.ndarray  # (items,): the pair id behind each dense index, sorted
+
+    @property
+    def n_items(self) -> int:
+        return len(self.pair_ids)
 
 
-def votes_read(*, on_rows=None) -> Votes:
-    """One pass over the judgements in id order, `READ_CHUNK` rows a query (keyset, no OFFSET)."""
+def votes_read(*, excluded_annotators: tuple[int, ...] = (), on_rows=None) -> Votes:
+    """One pass over the judgements (but those of `excluded_annotators`) in id order, `READ_CHUNK` rows a
+    query (keyset, no OFFSET). Pairs and annotators are numbered by sorted id, so the same judgements give
+    the same arrays whatever order they were written in."""
     indices = {f"{key}_index": _answer_index(key) for key in DIMENSION_KEYS}
-    rows = Judgement.objects.annotate(**indices).order_by("id").values_list("id", "pair_id", "annotator_id", *indices)
+    judgements = Judgement.objects.exclude(annotator_id__in=excluded_annotators)
+    rows = judgements.annotate(**indices).order_by("id").values_list("id", "pair_id", "annotator_id", *indices)
     blocks, last, read = [], 0, 0
     while chunk := list(rows.filter(id__gt=last)[:READ_CHUNK]):
         blocks.append(np.array(chunk, dtype=np.int64))
@@ -106,7 +113,7 @@ def votes_read(*, on_rows=None) -> Votes:
     table = np.concatenate(blocks) if blocks else np.zeros((0, 3 + len(DIMENSION_KEYS)), dtype=np.int64)
     pair_ids, items = np.unique(table[:, 1], return_inverse=True)
     annotator_ids, judges = np.unique(table[:, 2], return_inverse=True)
-    return Votes(items, judges, table[:, 3:], annotator_ids, len(pair_ids))
+    return Votes(items, judges, table[:, 3:], annotator_ids, pair_ids)
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,16 @@
 
 Every pair with a counted judgement is an item of the fit, complete or not and gold or not, so that each
 annotator's confusion matrix is learnt from all of their answers; the freeze then reads the posteriors
-of the pairs it selects. Pairs and annotators are numbered by sorted id (np.unique), so the fit of the
-same judgements is the same whatever order they are read in.
+of the pairs it selects. The judgements are read as the reliability job reads them (`votes_read`).
 """
 
-from array import array
 from dataclasses import dataclass
 
 import numpy as np
 
 from annotation.dimensions import DIMENSION_KEYS
-from annotation.labeling.consensus import CLASS_INDEX, CLASSES, DawidSkeneFit, dawid_skene
-from datasets import selectors
+from annotation.labeling.consensus import CLASSES, DawidSkeneFit, dawid_skene
+from annotation.labeling.reliability import votes_read
 
 
 @dataclass(frozen=True)
@@ -44,23 +42,11 @@ class DawidSkeneLabels:
 
 
 def dawid_skene_labels(*, excluded_annotators: list[int]) -> DawidSkeneLabels:
-    pairs, annotators = array("q"), array("q")
-    answers = {key: array("b") for key in DIMENSION_KEYS}
-    for pair_id, annotator_id, *choices in selectors.judgement_answers(excluded_annotators=excluded_annotators):
-        pairs.append(pair_id)
-        annotators.append(annotator_id)
-        for key, choice in zip(DIMENSION_KEYS, choices, strict=True):
-            answers[key].append(CLASS_INDEX[choice])
-    pair_ids, items = np.unique(np.frombuffer(pairs, dtype=np.int64), return_inverse=True)
-    annotator_ids, judges = np.unique(np.frombuffer(annotators, dtype=np.int64), return_inverse=True)
+    votes = votes_read(excluded_annotators=tuple(excluded_annotators))
     fits = {
         key: dawid_skene(
-            items,
-            judges,
-            np.frombuffer(answers[key], dtype=np.int8),
-            n_items=len(pair_ids),
-            n_judges=len(annotator_ids),
+            votes.items, votes.judges, votes.answers[:, index], n_items=votes.n_items, n_judges=len(votes.annotator_ids)
         )
-        for key in DIMENSION_KEYS
+        for index, key in enumerate(DIMENSION_KEYS)
     }
-    return DawidSkeneLabels(pair_ids=pair_ids, fits=fits, annotators=len(annotator_ids))
+    return DawidSkeneLabels(pair_ids=votes.pair_ids, fits=fits, annotators=len(votes.annotator_ids))

@@ -12,6 +12,7 @@ tests.
 """
 
 import random
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -54,6 +55,8 @@ _MAX_STALE_CANDIDATES = 20
 # How many partly judged pairs, in queue order, a claim looks at before it takes a fresh pair (see
 # `_candidate_regions`): the number the PostgreSQL claim is written with.
 HEAD_SCAN = sql.HEAD_SCAN
+# Seconds between the tries of a claim that found its pairs locked (see `pair_claim`); then it gives up.
+_BUSY_PAUSES = (0.005, 0.02, 0.05, 0.1, 0.2)
 
 
 def lease_seconds() -> int:
@@ -93,8 +96,23 @@ def pair_claim(
 
     A pair they already hold (and do not exclude, e.g. the one on screen) is returned again, so a
     reload shows the same pair; otherwise a new pair is claimed, unless they hold MAX_HELD_LEASES.
+    A claim that found every pair it could take locked by someone's transaction (a submit holds a pair's
+    row for milliseconds) tries again after a short pause: near the end of a queue, the last pairs are
+    often being submitted by others.
     """
     rng = rng or random.Random()
+    for pause in (*_BUSY_PAUSES, None):
+        lease = _claim_once(annotator=annotator, exclude_pair_ids=exclude_pair_ids, rng=rng)
+        if lease is not postgres.BUSY:
+            return lease
+        if pause is not None:
+            time.sleep(pause)
+    return None
+
+
+def _claim_once(
+    *, annotator: AbstractBaseUser, exclude_pair_ids: tuple[int, ...], rng: random.Random
+) -> PairLease | str | None:
     now = timezone.now()
     if _sql_path():
         return postgres.claim(
@@ -120,7 +138,8 @@ def pair_claim(
         want_gold = rng.random() < settings.GOLD_PAIR_RATE
         pair = _lock_next_pair(annotator=annotator, now=now, want_gold=want_gold, exclude=exclude_pair_ids)
         if pair is None:
-            return None
+            eligible = open_pairs_for(annotator=annotator, now=now).exclude(pk__in=exclude_pair_ids)
+            return postgres.BUSY if eligible.exists() else None
         lease = PairLease.objects.create(
             pair=pair,
             annotator=annotator,

@@ -43,6 +43,10 @@ _SUBMIT_REFUSALS = {
 }
 
 
+# A claim that leased nothing while a pair the annotator could judge was locked by someone else's transaction.
+BUSY = "busy"
+
+
 def claim(
     *,
     annotator: AbstractBaseUser,
@@ -53,8 +57,9 @@ def claim(
     lease_seconds: int,
     max_held: int,
     max_stale: int,
-) -> PairLease | None:
-    """`pair_claim` on PostgreSQL: `gold_first` and `side` apply only if a new lease is made."""
+) -> PairLease | str | None:
+    """`pair_claim` on PostgreSQL: `gold_first` and `side` apply only if a new lease is made. BUSY when
+    nothing was leased although an eligible pair exists (its row was locked)."""
     if not annotator.is_active:
         raise LabelingDisabled("labeling is disabled for this account")
     # Only when the claim is its own transaction may its commit skip the wait for the disk: a
@@ -72,6 +77,8 @@ def claim(
         return None
     if row[0] == "disabled":
         raise LabelingDisabled("labeling is disabled for this account")
+    if row[0] == "busy":
+        return BUSY
     return _lease_from_row(row[1:])
 
 

@@ -336,3 +336,58 @@ def test_the_claim_never_sorts_nor_compiles():
         cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'mhp_pair_claim'")
         (config,) = cursor.fetchone()
     assert set(config) == {"enable_sort=off", "enable_bitmapscan=off", "jit=off"}
+
+
+def _hold_row_lock(pair_id: int, seconds: float, locked: threading.Event) -> threading.Thread:
+    """Another connection's transaction that holds the pair's row lock for `seconds`, as a submit does."""
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Pair.objects.select_for_update().get(pk=pair_id)
+                locked.set()
+                threading.Event().wait(seconds)  # not time.sleep, which a test may be counting
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait(10)
+    return thread
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sql_path", [True, False])
+def test_a_claim_waits_out_a_short_row_lock_on_the_last_pair_instead_of_answering_empty(sql_path, monkeypatch):
+    # The queue's last open pair is being submitted by someone else: its row is locked for a moment, and a
+    # claim that skips locked rows would tell this annotator the queue is empty.
+    monkeypatch.setattr(queue, "USE_POSTGRES_SQL", sql_path)
+    (pair,) = make_pairs(1, required=2)
+    annotator = make_user(roles.ANNOTATOR)
+    holder = _hold_row_lock(pair.pk, seconds=0.1, locked=threading.Event())
+    lease = queue.pair_claim(annotator=annotator)
+    holder.join()
+    assert lease is not None and lease.pair_id == pair.pk
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sql_path", [True, False])
+def test_a_claim_gives_up_on_a_pair_locked_for_long_and_an_empty_queue_answers_at_once(sql_path, monkeypatch):
+    monkeypatch.setattr(queue, "USE_POSTGRES_SQL", sql_path)
+    pauses, sleep = [], time.sleep
+    monkeypatch.setattr(queue.time, "sleep", lambda seconds: pauses.append(seconds) or sleep(seconds))
+    (pair,) = make_pairs(1, required=1)
+    annotator, other = make_user(roles.ANNOTATOR), make_user(roles.ANNOTATOR)
+    holder = _hold_row_lock(pair.pk, seconds=3, locked=threading.Event())
+    started = time.monotonic()
+    assert queue.pair_claim(annotator=annotator) is None
+    waited = time.monotonic() - started
+    holder.join()
+    # Every pause taken, then None: never a wait on the lock itself, which is held for 3 s.
+    assert pauses == list(queue._BUSY_PAUSES) and waited < 2.5
+    # Full once leased to someone else: nothing eligible, so None at once.
+    assert queue.pair_claim(annotator=other).pair_id == pair.pk
+    pauses.clear()
+    assert queue.pair_claim(annotator=annotator) is None and pauses == []

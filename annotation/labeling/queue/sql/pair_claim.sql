@@ -269,5 +269,25 @@ BEGIN
         END IF;
         END LOOP;
     END LOOP;
+    -- Nothing leased, yet a pair they could judge exists in a snapshot taken now: another transaction
+    -- (a submit, for milliseconds) held its row lock and the walks skipped it. The caller asks again
+    -- rather than telling the annotator that the queue is empty.
+    IF EXISTS (
+        SELECT 1 FROM annotation_pair p
+        WHERE p.judgements_done < p.judgements_required
+          AND p.id <> ALL(_exclude)
+          AND p.judgements_done
+              + (SELECT count(*) FROM annotation_pairlease a
+                 WHERE a.pair_id = p.id AND a.expires_at > _now) < p.judgements_required
+          AND NOT EXISTS (SELECT 1 FROM annotation_judgement j
+                          WHERE j.pair_id = p.id AND j.annotator_id = _user)
+          AND NOT EXISTS (SELECT 1 FROM annotation_pairskip k
+                          WHERE k.pair_id = p.id AND k.annotator_id = _user)
+          AND NOT EXISTS (SELECT 1 FROM annotation_pairlease m
+                          WHERE m.pair_id = p.id AND m.annotator_id = _user)
+    ) THEN
+        status := 'busy';
+        RETURN NEXT;
+    END IF;
 END;
 $$

@@ -43,6 +43,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="instead of the HTTP load: this many claim + submit cycles through the queue's own functions in one "
         "process, the annotators in turn, each claim timed (no web server, no queueing behind other requests)",
+    )
+    parser.add_argument(
+        "--while-ordering",
+        action="store_true",
+        help="with --order id|guided: time direct claims (about 100 a second) while the order is being applied",
     )
     return parser.parse_args(argv)
 
@@ -162,13 +168,19 @@ print(f"VACUUM ANALYZE annotation_pair: {time.monotonic() - started:.1f} s", flu
 
 
 _DIRECT_CODE = """
-import statistics, sys, time, uuid
+import itertools, os, statistics, sys, time, uuid
 from django.contrib.auth import get_user_model
 from annotation.labeling import queue
 users = list(get_user_model().objects.filter(username__in=sys.argv[2:]))
 answers = {"aesthetics": "left", "detail": "right", "alignment": "tie", "overall": "left"}
 times, empty = [], 0
-for cycle in range(int(sys.argv[1])):
+# 0 cycles: until the order running beside this process is done, paced to about 100 claims a second.
+until = os.environ.get("BENCH_UNTIL_FILE")
+for cycle in itertools.count() if until else range(int(sys.argv[1])):
+    if until:
+        if os.path.exists(until):
+            break
+        time.sleep(0.01)
     user = users[cycle % len(users)]
     started = time.perf_counter()
     lease = queue.pair_claim(annotator=user)
@@ -186,20 +198,35 @@ print(
 """
 
 
-def run_direct(args: argparse.Namespace, names: list[str]) -> None:
-    """Claim + submit cycles through the project's queue functions, each claim timed (see --direct)."""
+def run_direct(args: argparse.Namespace, names: list[str], until_file: str | None = None) -> subprocess.Popen:
+    """Claim + submit cycles through the project's queue functions, each claim timed (see --direct); with
+    `until_file`, until that file exists."""
     command = [sys.executable, "-c", "import django, os; django.setup(); exec(os.environ['BENCH_CODE'])"]
     env = {**server_env(args), "DJANGO_SETTINGS_MODULE": "mhp.settings", "BENCH_CODE": _DIRECT_CODE}
-    subprocess.run([*command, str(args.direct), *names], cwd=ROOT, env=env, check=True)
+    if until_file:
+        env["BENCH_UNTIL_FILE"] = until_file
+    return subprocess.Popen([*command, str(args.direct), *names], cwd=ROOT, env=env)
 
 
-def order_queue(args: argparse.Namespace) -> None:
+def order_queue(args: argparse.Namespace) -> subprocess.Popen | None:
     """Reset the queue to id order or order it by a synthetic scoring, through the project's own code."""
     if args.order == "keep":
-        return
+        return None
     command = [sys.executable, "-c", "import django, os; django.setup(); exec(os.environ['BENCH_CODE'])"]
     env = {**server_env(args), "DJANGO_SETTINGS_MODULE": "mhp.settings", "BENCH_CODE": _ORDER_CODE}
-    subprocess.run([*command, args.order, str(args.random_share)], cwd=ROOT, env=env, check=True)
+    return subprocess.Popen([*command, args.order, str(args.random_share)], cwd=ROOT, env=env)
+
+
+def claims_while_ordering(args: argparse.Namespace, names: list[str]) -> None:
+    """Time direct claims for as long as the order is being applied (--while-ordering)."""
+    with tempfile.TemporaryDirectory() as folder:
+        done = f"{folder}/ordered"
+        claims = run_direct(args, names, until_file=done)
+        order = order_queue(args)
+        order_status = order.wait() if order is not None else 0
+        Path(done).touch()
+        if claims.wait() or order_status:
+            raise SystemExit("the order or the claims failed")
 
 
 def start_server(args: argparse.Namespace) -> subprocess.Popen:
@@ -505,10 +532,14 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("REDIS_URL"):
         print("REDIS_URL is not set: sessions from PostgreSQL, no Celery beat (no lease-table upkeep)", flush=True)
     names = make_annotators(args)
-    order_queue(args)
-    if args.direct:
-        run_direct(args, names)
+    if args.while_ordering:
+        claims_while_ordering(args, names)
         return 0
+    order = order_queue(args)
+    if order is not None and order.wait():
+        raise SystemExit("the order failed")
+    if args.direct:
+        return run_direct(args, names).wait()
     worker = start_worker(args)
     server = start_server(args)
     try:

@@ -8,19 +8,24 @@ the ranked ones, in id order: a model chose the ranked ones, and a new import sh
 them. A reset gives every pair `QUEUE_RANK_LAST` back: plain id order. Partly judged pairs come first in
 either order (the claim's head, annotation.labeling.queue).
 
-An order is a job (`QueueOrder`): the page queues it, a Celery task applies it. The ranks change in one
-transaction that also moves the queue's fresh fronts, so a claim never starts from a front of the old
-order. Every rank written locks its pair row until commit: at 1,000,000 pairs claims step over locked
-fresh pairs while it runs (README, queue order figures).
+An order is a job (`QueueOrder`): the page queues it, a Celery task applies it. The ranks are written in
+short transactions of `_RANK_CHUNK` pairs, because every rank written locks its pair row until commit and
+claims step over locked rows: one transaction over 1,000,000 pairs made claims wait seconds while it ran.
+So that a half-written order never jumps ahead of the one in force, a new order's ranks start above every
+rank in use (`_rank_base`): the pairs the order in force ranked keep coming first until the new one is
+complete, then their ranks are cleared, also in chunks, and the fresh fronts move. (Unranked pairs come after
+both, as always.) An order that fails half-way leaves the order in force first and its own ranked pairs next;
+the next order or reset clears them.
 """
 
 import secrets
+from contextlib import contextmanager
 
 import numpy as np
 from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Value
+from django.db.models import Max, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,9 +34,13 @@ from annotation.labeling import guided
 from annotation.labeling.queue import sql
 from annotation.models import Pair
 from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
-from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
+from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_progress, job_run
 
 _BULK_ROWS = 2000
+# Pairs whose rank one transaction writes: their rows stay locked until it commits (claims skip them).
+_RANK_CHUNK = 10_000
+# The session advisory lock that makes orders apply one at a time (the claims' front lock is 8460001).
+_APPLY_LOCK = 8460002
 APPLY_TASK = "annotation.queue_order_apply"
 _SEED_BITS = 62
 
@@ -56,8 +65,8 @@ def queue_order_request(
 
 
 def queue_order_apply(order_id: int) -> QueueOrder:
-    """Run a queued order's job (the Celery task's body): the ranks and fronts change in one transaction,
-    or not at all when it fails."""
+    """Run a queued order's job (the Celery task's body): see the module's docstring for what a claim sees
+    meanwhile, and what a failure leaves."""
     return job_run(QueueOrder.objects, order_id, _apply)
 
 
@@ -97,15 +106,19 @@ def _order_create(*, run=None, random_share=None, seed=None, created_by=None) ->
 
 
 def _apply(order: QueueOrder) -> dict:
-    with transaction.atomic():
-        _fronts_lock()
-        _ranks_clear()
-        ranked = _ranks_from_run(order) if order.guided else 0
-        _fronts_move()
-    return {"pairs_ranked": ranked}
+    with _one_apply_at_a_time():
+        ids = _serving_ids(order) if order.guided else np.empty(0, dtype=np.int64)
+        base = _rank_base(len(ids)) if len(ids) else QUEUE_RANK_LAST
+        _ranks_write(order, ids, base)
+        _ranks_clear(below=base)
+        with transaction.atomic():
+            _fronts_lock()
+            _fronts_move()
+    return {"pairs_ranked": len(ids)}
 
 
-def _ranks_from_run(order: QueueOrder) -> int:
+def _serving_ids(order: QueueOrder) -> np.ndarray:
+    """The ids of the fresh pairs the run scored, in the order they are to be served."""
     if order.scoring_run is None:
         raise JobFailed("the scoring run was deleted before the order was applied")
     ids, probabilities, groups = _fresh_scores(order.scoring_run)
@@ -113,8 +126,7 @@ def _ranks_from_run(order: QueueOrder) -> int:
     serving = guided.guided_order(
         guided.uncertainty(probabilities), random_share=order.random_share, rng=rng, groups=groups
     )
-    _ranks_write(ids[serving])
-    return len(ids)
+    return ids[serving]
 
 
 def scoring_runs_succeeded():
@@ -139,13 +151,44 @@ def _fresh_scores(run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return table[:, 0].astype(np.int64), table[:, 1:-1], table[:, -1].astype(np.int64)
 
 
-def _ranks_clear() -> None:
-    Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).update(queue_rank=QUEUE_RANK_LAST)
+@contextmanager
+def _one_apply_at_a_time():
+    # Two orders written at once would interleave their ranks. A session lock: the apply is many transactions.
+    if connection.vendor != "postgresql":
+        yield  # SQLite runs one writer at a time, and its Celery runs in-process
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_APPLY_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_APPLY_LOCK])
 
 
-def _ranks_write(ids_in_order: np.ndarray) -> None:
+def _rank_base(count: int) -> int:
+    """The first rank of a new order of `count` pairs: above every rank in use, so that the order in force keeps
+    coming first while this one is written. Near the integer's end the ranks in use are cleared first."""
+    in_use = Pair.objects.filter(queue_rank__lt=QUEUE_RANK_LAST).aggregate(top=Max("queue_rank"))["top"]
+    base = (in_use or 0) + 1
+    if base + count >= QUEUE_RANK_LAST:
+        _ranks_clear(below=QUEUE_RANK_LAST)
+        return 1
+    return base
+
+
+def _ranks_write(order: QueueOrder, ids_in_order: np.ndarray, base: int) -> None:
+    """Ranks base, base + 1, ... in serving order, a short transaction per chunk (progress after each)."""
     ids = ids_in_order.tolist()
-    ranks = list(range(1, len(ids) + 1))
+    for start in range(0, len(ids), _RANK_CHUNK):
+        chunk = ids[start : start + _RANK_CHUNK]
+        ranks = list(range(base + start, base + start + len(chunk)))
+        with transaction.atomic():
+            _ranks_set(chunk, ranks)
+        job_progress(order, (start + len(chunk)) / len(ids))
+
+
+def _ranks_set(ids: list[int], ranks: list[int]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -158,9 +201,20 @@ def _ranks_write(ids_in_order: np.ndarray) -> None:
     Pair.objects.bulk_update(pairs, ["queue_rank"], batch_size=_BULK_ROWS)
 
 
+def _ranks_clear(*, below: int) -> None:
+    """Every rank under `below` back to QUEUE_RANK_LAST, a short transaction per chunk of pairs in id order."""
+    after = 0
+    while True:
+        stale = Pair.objects.filter(pk__gt=after, queue_rank__lt=below).order_by("pk").values_list("pk", flat=True)
+        chunk = list(stale[:_RANK_CHUNK])
+        if not chunk:
+            return
+        Pair.objects.filter(pk__in=chunk, queue_rank__lt=below).update(queue_rank=QUEUE_RANK_LAST)
+        after = chunk[-1]
+
+
 def _fronts_lock() -> None:
-    # The claims' own front lock (sql/pair_claim.sql): no claim moves a front to a place in the old order
-    # meanwhile, and a second admin's order waits for the first.
+    # The claims' own front lock (sql/pair_claim.sql): no claim moves a front while the order moves them.
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(

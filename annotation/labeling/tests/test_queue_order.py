@@ -6,13 +6,14 @@ that fills them is another part's).
 """
 
 import random
+import threading
 
 import pytest
 from django.db import connection
 from django.test import Client
 
 from annotation import roles
-from annotation.labeling import queue
+from annotation.labeling import queue, queue_order
 from annotation.labeling.queue_order import (
     QueueOrderError,
     queue_order_apply,
@@ -141,7 +142,11 @@ def test_a_new_order_replaces_the_previous_one_and_moves_the_front(scored_pairs)
     assert served[:3] == [few[1].pk, few[0].pk, few[2].pk]
     assert served[3:] == [pk for pk in sorted(uncertainty_of) if pk not in {*served[:3]}][:2]
     if connection.vendor == "postgresql":
-        assert QueueFront.objects.filter(is_gold=False).values_list("fresh_rank", "fresh_from").get() == (1, few[1].pk)
+        first = Pair.objects.get(pk=few[1].pk).queue_rank
+        assert QueueFront.objects.filter(is_gold=False).values_list("fresh_rank", "fresh_from").get() == (
+            first,
+            few[1].pk,
+        )
 
 
 def test_random_picks_take_the_prompt_categories_in_turn():
@@ -286,3 +291,79 @@ def test_an_order_whose_job_fails_changes_nothing():
     assert order.status == JobStatus.FAILED and "deleted" in order.error
     assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
     assert queue_order_current() is None
+
+
+def _in_another_connection(read):
+    """`read()` on another database connection: what a claim there would see of uncommitted writes."""
+    result = []
+
+    def run():
+        try:
+            result.append(read())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def _first_fresh_and_ranked() -> tuple[int, int]:
+    ranked = Pair.objects.filter(judgements_done=0).exclude(queue_rank=QUEUE_RANK_LAST)
+    return ranked.order_by("queue_rank", "id").values_list("pk", flat=True)[0], ranked.count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_order_writes_its_ranks_in_short_transactions_behind_the_order_in_force(monkeypatch):
+    # Row locks last until commit and claims skip locked rows: every chunk of ranks commits on its own, and
+    # while they are written the order in force still comes first.
+    pairs = make_pairs(12)
+    old, new = pairs[:4], pairs[4:10]
+    queue_order_from_run(
+        _scored(old, {pair.pk: u for pair, u in zip(old, (0.1, 0.9, 0.5, 0.3), strict=True)}), random_share=0.0
+    )
+    new_run = _scored(new, {pair.pk: (index + 1) / 10 for index, pair in enumerate(new)})
+    monkeypatch.setattr(queue_order, "_RANK_CHUNK", 2)
+    seen, progress = [], queue_order.job_progress
+    monkeypatch.setattr(
+        queue_order,
+        "job_progress",
+        lambda job, fraction: seen.append(_in_another_connection(_first_fresh_and_ranked)) or progress(job, fraction),
+    )
+    queue_order_from_run(new_run, random_share=0.0)
+
+    # Seen from elsewhere after each chunk: 2, 4, 6 of the new ranks committed, the old order's first pair first.
+    assert seen == [(old[1].pk, 4 + 2), (old[1].pk, 4 + 4), (old[1].pk, 4 + 6)]
+    assert _claims(7) == [pair.pk for pair in reversed(new)] + [old[0].pk]
+    assert sorted(Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).values_list("pk", flat=True)) == sorted(
+        pair.pk for pair in new
+    )
+
+
+def test_an_order_that_fails_half_way_leaves_the_order_in_force_first(monkeypatch):
+    pairs = make_pairs(8)
+    old, new = pairs[:2], pairs[2:8]
+    kept = queue_order_from_run(_scored(old, {old[0].pk: 0.2, old[1].pk: 0.8}), random_share=0.0)
+    new_run = _scored(new, {pair.pk: (index + 1) / 10 for index, pair in enumerate(new)})
+    monkeypatch.setattr(queue_order, "_RANK_CHUNK", 2)
+    ranks_set = queue_order._ranks_set
+    calls = []
+
+    def fail_on_second_chunk(ids, ranks):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise OSError("connection lost")
+        ranks_set(ids, ranks)
+
+    monkeypatch.setattr(queue_order, "_ranks_set", fail_on_second_chunk)
+    failed = queue_order_from_run(new_run, random_share=0.0)
+    assert failed.status == JobStatus.FAILED and "connection lost" in failed.error
+    assert queue_order_current() == kept
+    # The order in force first, then the chunk the failed order wrote, then every other pair by id.
+    assert _claims(8) == [old[1].pk, old[0].pk, new[5].pk, new[4].pk, *(pair.pk for pair in new[:4])]
+
+    monkeypatch.setattr(queue_order, "_ranks_set", ranks_set)
+    queue_order_reset()
+    assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()

@@ -23,7 +23,9 @@ which measures latency at a given load.
 `--order guided` first orders the queue by a synthetic scoring (random probabilities for every fresh pair, one
 pair scoring run kept between runs, ranks written by `annotation.labeling.queue_order.queue_order_from_run` with
 `--random-share`); `--order id` resets it to id order; both then VACUUM ANALYZE the pair table, so that runs
-back to back compare the orders and not the dead rows the ranks left.
+back to back compare the orders and not the dead rows the ranks left. `--while-ordering` (with `--direct 0`)
+times claims and submits for as long as the order is being applied instead: what annotators live through
+while an admin applies one.
 
 `--auth session` (default) logs each annotator in once through the login form and sends the session
 cookie and CSRF token, as the labeling page does. `--auth basic` sends the password with every
@@ -173,7 +175,7 @@ from django.contrib.auth import get_user_model
 from annotation.labeling import queue
 users = list(get_user_model().objects.filter(username__in=sys.argv[2:]))
 answers = {"aesthetics": "left", "detail": "right", "alignment": "tie", "overall": "left"}
-times, empty = [], 0
+claims, submits, empty = [], [], 0
 # 0 cycles: until the order running beside this process is done, paced to about 100 claims a second.
 until = os.environ.get("BENCH_UNTIL_FILE")
 for cycle in itertools.count() if until else range(int(sys.argv[1])):
@@ -184,17 +186,22 @@ for cycle in itertools.count() if until else range(int(sys.argv[1])):
     user = users[cycle % len(users)]
     started = time.perf_counter()
     lease = queue.pair_claim(annotator=user)
-    times.append((time.perf_counter() - started) * 1000)
+    claims.append((time.perf_counter() - started) * 1000)
     if lease is None:
         empty += 1
         continue
+    started = time.perf_counter()
     queue.judgement_submit(annotator=user, pair_id=lease.pair_id, answers=answers, client_token=uuid.uuid4())
-times.sort()
-pick = lambda share: times[min(len(times) - 1, int(share * len(times)))]
-print(
-    f"direct claims: {len(times)} ({empty} empty), mean {statistics.fmean(times):.2f} ms, p50 {pick(0.5):.2f} ms, "
-    f"p95 {pick(0.95):.2f} ms, p99 {pick(0.99):.2f} ms"
-)
+    submits.append((time.perf_counter() - started) * 1000)
+def figures(times):
+    times = sorted(times)
+    pick = lambda share: times[min(len(times) - 1, int(share * len(times)))]
+    return (
+        f"mean {statistics.fmean(times):.2f} ms, p50 {pick(0.5):.2f} ms, p95 {pick(0.95):.2f} ms, "
+        f"p99 {pick(0.99):.2f} ms, max {times[-1]:.1f} ms"
+    )
+print(f"direct claims: {len(claims)} ({empty} empty), {figures(claims)}")
+print(f"direct submits: {len(submits)}, {figures(submits)}")
 """
 
 

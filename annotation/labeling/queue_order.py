@@ -1,7 +1,7 @@
 """The order fresh pairs are served in: plain id order, or guided by a pair scoring run's uncertainties.
 
-A guided order ranks the fresh open pairs (nobody judged them yet, not gold) that the run scored, 1..n in
-`guided.guided_order`'s serving order: the most uncertain across the four dimensions first, with a share of
+A guided order ranks the fresh open pairs (nobody judged them yet, not gold) that the run scored, with
+consecutive ranks in `guided.guided_order`'s serving order: the most uncertain across the four dimensions first, with a share of
 pairs drawn at random (round-robin over the prompts' categories) that keeps the collected labels an unbiased
 sample. Fresh pairs the run did not score, and pairs created later, keep `QUEUE_RANK_LAST` and come after
 the ranked ones, in id order: a model chose the ranked ones, and a new import should not jump ahead of
@@ -209,7 +209,9 @@ def _ranks_clear(*, below: int) -> None:
         chunk = list(stale[:_RANK_CHUNK])
         if not chunk:
             return
-        Pair.objects.filter(pk__in=chunk, queue_rank__lt=below).update(queue_rank=QUEUE_RANK_LAST)
+        # By id range, not a list of ids: the stale pairs in it are exactly the chunk's.
+        in_chunk = Pair.objects.filter(pk__gte=chunk[0], pk__lte=chunk[-1], queue_rank__lt=below)
+        in_chunk.update(queue_rank=QUEUE_RANK_LAST)
         after = chunk[-1]
 
 

@@ -60,7 +60,7 @@ class Pair(models.Model):
         default=dict, blank=True, help_text="For gold pairs: dimension -> first/second/tie, set by a reviewer."
     )
     # Fresh pairs are served in (queue_rank, id) order. A guided order (annotation.labeling.queue_order)
-    # ranks the pairs it places 1..n; pairs created after it keep the database default and come after
+    # gives the pairs it places consecutive ranks; pairs created after it keep the database default and come after
     # them, so a new import never jumps ahead of the pairs a model chose.
     queue_rank = models.IntegerField(default=QUEUE_RANK_LAST, db_default=QUEUE_RANK_LAST)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -269,6 +269,9 @@ SPAMMER_INFORMATIVENESS = env_float("SPAMMER_INFORMATIVENESS", 0.4, minimum=0.0,
 SPAMMER_MIN_JUDGEMENTS = env_int("SPAMMER_MIN_JUDGEMENTS", 40, minimum=1)
 # Guided queue order: the share of fresh pairs served at random rather than by the model's uncertainty.
 QUEUE_RANDOM_SHARE = env_float("QUEUE_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1.0)
+# "manual": admins apply orders at /label/queue-order/. "guided": every pair scoring run that succeeds
+# orders the queue by its uncertainties at once (with QUEUE_RANDOM_SHARE), closing the loop on its own.
+QUEUE_ORDER = env_choice("QUEUE_ORDER", "manual", choices=("manual", "guided"))
 # A model "confidently contradicts" a human label when it gives the other image at least this probability.
 MODEL_DISAGREEMENT_PROBABILITY = env_float("MODEL_DISAGREEMENT_PROBABILITY", 0.9, minimum=0.5, maximum=1.0)
 PROMPT_REVIEWS_REQUIRED = env_int("PROMPT_REVIEWS_REQUIRED", 1, minimum=1)

@@ -4,7 +4,8 @@ the queue or the disagreement checks need, stored as PairScore rows.
 `pair_scoring_run_create` records a queued PairScoringRun, refused with the reason and storing nothing when
 it could not run (the checkpoint checks and the gpu-worker check of evaluations); `pair_scoring_run_execute`
 runs it through mhp.jobs.job_run. The gpu task `training.tasks.score_pairs_run` and the command `score_pairs`
-call these same functions. A run cannot be cancelled (evaluations cannot either): it is a single pass.
+call these same functions. A run cannot be cancelled (evaluations cannot either): it is a single pass. With
+`QUEUE_ORDER=guided` a run that succeeds queues the labeling queue's guided order by its own scores.
 
 The probabilities are score_images' own: the same checkpoint loader (`training.scoring.cached_scorer`), the
 same preprocessing, the same text and cross model calls, and P(first) = preference_matrix([s1, s2])[0][1].
@@ -20,12 +21,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from PIL import Image as PILImage
 
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.labeling.disagreements import contradicting_annotators_flag, disagreement_candidates
+from annotation.labeling.queue_order import queue_order_request
 from annotation.models import Image, Pair
 from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
 from mhp.progress import Progress
@@ -109,7 +112,16 @@ def pair_scoring_run_execute(*, run_id: int, progress: Progress | None = None) -
         metrics = {**tally.metrics(seconds, flags), "disagreements": disagreement_candidates(run)}
         return {"pairs_scored": tally.pairs_scored, "metrics": metrics}
 
-    return job_run(PairScoringRun.objects.select_related("training_run"), run_id, execute)
+    run = job_run(PairScoringRun.objects.select_related("training_run"), run_id, execute)
+    if run.status == JobStatus.SUCCEEDED and settings.QUEUE_ORDER == "guided":
+        _queue_ordered_by(run)
+    return run
+
+
+def _queue_ordered_by(run: PairScoringRun) -> None:
+    # Once per run: a redelivered task finds the run succeeded and its order already queued.
+    if not run.queue_orders.exists():
+        queue_order_request(run=run, random_share=settings.QUEUE_RANDOM_SHARE, created_by=run.created_by)
 
 
 def _loaded_scorer(run: PairScoringRun):

@@ -8,6 +8,7 @@ import re
 import shutil
 import time
 
+import numpy as np
 import pytest
 import torch
 from django.core.management import call_command
@@ -18,13 +19,16 @@ from django.utils import timezone
 from annotation import roles
 from annotation.dimensions import DIMENSION_KEYS
 from annotation.images.services.pairs import pair_get_or_create
+from annotation.labeling import guided
 from annotation.labeling.disagreements import (
     CONTRADICTION_MIN_ANSWERS,
     contradicting_annotators_flag,
     disagreement_candidates,
     model_disagreements,
 )
+from annotation.labeling.queue_order import queue_order_current
 from annotation.models import Adjudication, AnnotatorFlag, FlagKind, Pair
+from annotation.models.labeling import QUEUE_RANK_LAST, QueueOrder
 from annotation.tests.factories import make_generator, make_image, make_prompt, make_user
 from datasets.models import DatasetItem, DatasetVersion
 from datasets.tests.factories import judge
@@ -114,6 +118,30 @@ def test_the_command_runs_the_same_job_and_a_training_run_links_its_dataset_vers
     assert PairScoringRun.objects.latest("id").training_run == trained
     with pytest.raises(CommandError, match="no training run named 'nope'"):
         call_command("score_pairs", "--training-run", "nope")
+
+
+@pytest.mark.parametrize("mode", ["manual", "guided"])
+def test_with_queue_order_guided_each_succeeded_run_orders_the_queue_once(
+    settings, checkpoint, mode, django_capture_on_commit_callbacks
+):
+    settings.QUEUE_ORDER, settings.QUEUE_RANDOM_SHARE = mode, 0.0
+    pairs = [pair for _ in range(2) for pair in _prompt_pairs(3)]
+    run = pair_scoring_run_create(checkpoint=checkpoint, enqueue=False)
+    for _ in range(2):  # the task delivered twice
+        with django_capture_on_commit_callbacks(execute=True):  # the order's task, eager here (no broker)
+            run = pair_scoring_run_execute(run_id=run.pk)
+    assert run.status == JobStatus.SUCCEEDED
+    ranked = Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).order_by("queue_rank").values_list("pk", flat=True)
+    if mode == "manual":
+        assert not QueueOrder.objects.exists() and not ranked.exists()
+        return
+    order = QueueOrder.objects.get()
+    assert (order.status, order.scoring_run, order.guided, order.pairs_ranked) == (JobStatus.SUCCEEDED, run, True, 6)
+    assert queue_order_current() == order
+    scores = {score.pair_id: score for score in PairScore.objects.filter(run=run)}
+    probabilities = np.array([[getattr(scores[pair.pk], key) for key in DIMENSION_KEYS] for pair in pairs])
+    most_uncertain_first = np.argsort(-guided.uncertainty(probabilities), kind="stable")
+    assert list(ranked) == [pairs[index].pk for index in most_uncertain_first]
 
 
 def test_an_unreadable_image_leaves_its_pairs_unscored_and_the_others_scored(checkpoint):

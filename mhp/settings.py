@@ -272,6 +272,9 @@ QUEUE_RANDOM_SHARE = env_float("QUEUE_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1
 # "manual": admins apply orders at /label/queue-order/. "guided": every pair scoring run that succeeds
 # orders the queue by its uncertainties at once (with QUEUE_RANDOM_SHARE), closing the loop on its own.
 QUEUE_ORDER = env_choice("QUEUE_ORDER", "manual", choices=("manual", "guided"))
+# A training run that succeeds queues the pair scoring of its best model on the gpu queue: with QUEUE_ORDER
+# "guided" too, retrain -> score -> order the queue needs nobody.
+PAIR_SCORING_AFTER_TRAINING = env_bool("PAIR_SCORING_AFTER_TRAINING", False)
 # A model "confidently contradicts" a human label when it gives the other image at least this probability.
 MODEL_DISAGREEMENT_PROBABILITY = env_float("MODEL_DISAGREEMENT_PROBABILITY", 0.9, minimum=0.5, maximum=1.0)
 PROMPT_REVIEWS_REQUIRED = env_int("PROMPT_REVIEWS_REQUIRED", 1, minimum=1)

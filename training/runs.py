@@ -4,6 +4,7 @@
 at module level: the web process creates runs, GPU workers execute them.
 """
 
+import logging
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from mhp.jobs import JobFailed, JobStatus, job_enqueue, job_run
 from mhp.workers import queue_worker_missing
 from training.liveness import Heartbeat, this_worker, training_run_mark_dead, worker_death
 from training.models import TrainingRun
+
+logger = logging.getLogger(__name__)
 
 TRAINING_TASK = "training.tasks.train_run"
 TRAINABLE_FORMATS = ("jsonl", "parquet", "webdataset")
@@ -98,7 +101,7 @@ def training_run_execute(*, run_id: int, progress=None) -> TrainingRun:
         if run.status == JobStatus.RUNNING:
             return training_run_take_over(run=run)
     worker_host, worker_pid = this_worker()
-    return job_run(
+    run = job_run(
         TrainingRun.objects.select_related("dataset_version"),
         run_id,
         lambda run: _train(run, progress),
@@ -106,6 +109,23 @@ def training_run_execute(*, run_id: int, progress=None) -> TrainingRun:
         worker_pid=worker_pid,
         heartbeat_at=timezone.now(),
     )
+    if run.status == JobStatus.SUCCEEDED and run.best_checkpoint and settings.PAIR_SCORING_AFTER_TRAINING:
+        _pairs_scored_by(run)
+    return run
+
+
+def _pairs_scored_by(run: TrainingRun) -> None:
+    """Queue the pair scoring of the run's best model, once per run (a redelivered task finds it queued)."""
+    # Imported here: pair scoring reuses the evaluation's checks, and the evaluation imports this module.
+    from training.pair_scoring import PairScoringError, pair_scoring_run_create
+
+    if run.pair_scorings.exists():
+        return
+    try:
+        pair_scoring_run_create(training_run=run)
+    except PairScoringError as error:
+        # The training succeeded all the same; the scoring page lets staff start it by hand.
+        logger.warning("training run %s: its pair scoring was not queued: %s", run.name, error)
 
 
 def _train(run: TrainingRun, progress) -> dict:

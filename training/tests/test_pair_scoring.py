@@ -37,7 +37,9 @@ from training import pair_scoring
 from training.models import PairScore, PairScoringRun, TrainingRun
 from training.mps import DIMENSIONS, MPSConfig, MPSModel, save_checkpoint, score_images, tiny_config
 from training.pair_scoring import PairScoringError, pair_scoring_run_create, pair_scoring_run_execute
+from training.runs import training_run_create, training_run_execute
 from training.scoring import cached_scorer
+from training.trainer.simulate import write_simulated_export
 
 pytestmark = pytest.mark.django_db
 PAGE = reverse("training-pages:pair-scorings")
@@ -142,6 +144,30 @@ def test_with_queue_order_guided_each_succeeded_run_orders_the_queue_once(
     probabilities = np.array([[getattr(scores[pair.pk], key) for key in DIMENSION_KEYS] for pair in pairs])
     most_uncertain_first = np.argsort(-guided.uncertainty(probabilities), kind="stable")
     assert list(ranked) == [pairs[index].pk for index in most_uncertain_first]
+
+
+@pytest.mark.parametrize("after_training", [False, True])
+def test_a_training_run_that_succeeds_has_its_best_model_score_the_pairs_when_asked(
+    settings, tmp_path, after_training, django_capture_on_commit_callbacks
+):
+    settings.PAIR_SCORING_AFTER_TRAINING = after_training
+    _prompt_pairs(3)
+    export = write_simulated_export(tmp_path / "export", pairs=12, seed=2)
+    options = {"export_dir": str(export), "image_root": str(export), "preset": "tiny", "steps": 2, "batch_size": 4}
+    options |= {"num_workers": 0, "precision": "fp32", "log_tensorboard": False, "val_every": 2}
+    run = training_run_create(name="loop", version=None, options=options, enqueue=False)
+    for _ in range(2):  # the task delivered twice
+        with django_capture_on_commit_callbacks(execute=True):  # the scoring's task, eager here (no broker)
+            run = training_run_execute(run_id=run.pk)
+    assert run.status == JobStatus.SUCCEEDED and run.best_checkpoint
+    scorings = PairScoringRun.objects.filter(training_run=run)
+    if not after_training:
+        assert not scorings.exists()
+        return
+    scoring = scorings.get()
+    assert (scoring.status, scoring.checkpoint_path, scoring.pairs_scored) == (
+        JobStatus.SUCCEEDED, run.best_checkpoint, 3
+    )  # fmt: skip
 
 
 def test_an_unreadable_image_leaves_its_pairs_unscored_and_the_others_scored(checkpoint):

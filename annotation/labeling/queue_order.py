@@ -1,12 +1,12 @@
 """The order fresh pairs are served in: plain id order, or guided by a pair scoring run's uncertainties.
 
 A guided order ranks the fresh open pairs (nobody judged them yet, not gold) that the run scored, with
-consecutive ranks in `guided.guided_order`'s serving order: the most uncertain across the four dimensions first, with a share of
-pairs drawn at random (round-robin over the prompts' categories) that keeps the collected labels an unbiased
-sample. Fresh pairs the run did not score, and pairs created later, keep `QUEUE_RANK_LAST` and come after
-the ranked ones, in id order: a model chose the ranked ones, and a new import should not jump ahead of
-them. A reset gives every pair `QUEUE_RANK_LAST` back: plain id order. Partly judged pairs come first in
-either order (the claim's head, annotation.labeling.queue).
+consecutive ranks in `guided.guided_order`'s serving order: the most uncertain across the four dimensions
+first, with a share of pairs drawn at random (round-robin over the prompts' categories) that keeps the
+collected labels an unbiased sample. Fresh pairs the run did not score, and pairs created later, keep
+`QUEUE_RANK_LAST` and come after the ranked ones, in id order: a model chose the ranked ones, and a new
+import should not jump ahead of them. A reset gives every pair `QUEUE_RANK_LAST` back: plain id order.
+Partly judged pairs come first in either order (the claim's head, annotation.labeling.queue).
 
 An order is a job (`QueueOrder`): the page queues it, a Celery task applies it. The ranks are written in
 short transactions of `_RANK_CHUNK` pairs, because every rank written locks its pair row until commit and

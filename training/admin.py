@@ -35,6 +35,7 @@ class EvaluationRunAdmin(RunAdmin):
 class PairScoringRunAdmin(RunAdmin):
     list_display = ("id", "checkpoint_path", "training_run", "status", "progress", "pairs_scored", "created_at")
     list_filter = ("status",)
+    editable = ("cancel_requested",)
 
 
 @admin.register(PairScore)

@@ -63,6 +63,7 @@ class PairScoringRun(Job):
     )
     checkpoint_path = models.CharField(max_length=500)
     pairs_scored = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
 
     class Meta(Job.Meta):
         constraints = Job.job_constraints("pairscoringrun")

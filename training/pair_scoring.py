@@ -4,7 +4,8 @@ the queue or the disagreement checks need, stored as PairScore rows.
 `pair_scoring_run_create` records a queued PairScoringRun, refused with the reason and storing nothing when
 it could not run (the checkpoint checks and the gpu-worker check of evaluations); `pair_scoring_run_execute`
 runs it through mhp.jobs.job_run. The gpu task `training.tasks.score_pairs_run` and the command `score_pairs`
-call these same functions. A run cannot be cancelled (evaluations cannot either): it is a single pass. With
+call these same functions. `pair_scoring_run_cancel` stops a queued run before it starts and a running one
+after its current block (its scores so far stay, under a cancelled run that nothing uses). With
 `QUEUE_ORDER=guided` a run that succeeds queues the labeling queue's guided order by its own scores.
 
 The probabilities are score_images' own: the same checkpoint loader (`training.scoring.cached_scorer`), the
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from annotation.dimensions import DIMENSION_KEYS
@@ -42,6 +44,7 @@ BATCH_SIZE = 32  # images per vision-tower batch
 MAX_BATCH_SIZE = 4096
 PAIRS_PER_INSERT = 2000
 PROGRESS_STEP = 0.01  # write progress to the row at most once per percent
+CANCEL_CHECK_SECONDS = 1.0
 UNREADABLE_LISTED = 20
 DECODE_THREADS = 8  # image decoding and resizing release the GIL
 
@@ -103,10 +106,13 @@ def pair_scoring_run_execute(*, run_id: int, progress: Progress | None = None) -
         PairScore.objects.filter(run=run).delete()  # a run queued again starts over
         total = _pairs_to_score().count()
         report = _progress(run, total, progress)
-        tally = _Tally()
+        tally, cancelled = _Tally(), _cancel_check(run)
         for pairs, scores in _scored_blocks(scorer, run.config.get("batch_size", BATCH_SIZE), tally):
             _store(run, pairs, scores, tally)
             report(tally.pairs_seen)
+            if cancelled():
+                metrics = tally.metrics(time.monotonic() - started, [])
+                return {"status": JobStatus.CANCELLED, "pairs_scored": tally.pairs_scored, "metrics": metrics}
         seconds = time.monotonic() - started
         flags = contradicting_annotators_flag(run)
         metrics = {**tally.metrics(seconds, flags), "disagreements": disagreement_candidates(run)}
@@ -116,6 +122,33 @@ def pair_scoring_run_execute(*, run_id: int, progress: Progress | None = None) -
     if run.status == JobStatus.SUCCEEDED and settings.QUEUE_ORDER == "guided":
         _queue_ordered_by(run)
     return run
+
+
+def pair_scoring_run_cancel(*, run: PairScoringRun) -> PairScoringRun:
+    """Stop a run: a queued one is cancelled now (its task then does nothing), a running one after its current
+    block. Anything else is refused with the reason."""
+    mine = PairScoringRun.objects.filter(pk=run.pk)
+    stopped = mine.filter(status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    ) or mine.filter(status=JobStatus.RUNNING).update(cancel_requested=True)
+    run.refresh_from_db()
+    if not stopped:
+        raise PairScoringError(f"pair scoring run {run.pk} is {run.status}: nothing to cancel")
+    return run
+
+
+def _cancel_check(run: PairScoringRun) -> Callable[[], bool]:
+    """Whether the run was asked to stop: the row is read at most once every CANCEL_CHECK_SECONDS."""
+    checked_at = -CANCEL_CHECK_SECONDS
+
+    def cancelled() -> bool:
+        nonlocal checked_at
+        if time.monotonic() - checked_at < CANCEL_CHECK_SECONDS:
+            return False
+        checked_at = time.monotonic()
+        return PairScoringRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+    return cancelled
 
 
 def _queue_ordered_by(run: PairScoringRun) -> None:

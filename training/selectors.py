@@ -47,6 +47,10 @@ def training_run_list(*, limit: int = RUNS_LISTED) -> list[dict]:
     return [{"run": run, "best_val_mean": best_validation_mean(run.metrics)} for run in runs]
 
 
+def pair_scoring_run_get(*, run_id: int) -> PairScoringRun | None:
+    return PairScoringRun.objects.filter(pk=run_id).first()
+
+
 def training_run_get(*, run_id: int) -> TrainingRun | None:
     return TrainingRun.objects.select_related("dataset_version", "created_by").filter(pk=run_id).first()
 

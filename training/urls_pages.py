@@ -7,6 +7,7 @@ urlpatterns = [
     path("results/", views.results, name="results"),
     path("generators/", views.generators, name="generators"),
     path("pair-scoring/", views.pair_scorings, name="pair-scorings"),
+    path("pair-scoring/<int:run_id>/cancel/", views.pair_scoring_cancel, name="pair-scoring-cancel"),
     path("runs/", views.runs, name="runs"),
     path("runs/<int:run_id>/", views.run, name="run"),
     path("runs/<int:run_id>.json", views.run_json, name="run-json"),

@@ -16,7 +16,7 @@ from training.charts import loss_chart, validation_chart
 from training.evaluation.jobs import EvaluationError, EvaluationOptions, evaluation_run_create
 from training.forms import EvaluationRunForm, PairScoringRunForm, TrainingRunForm
 from training.liveness import training_runs_reap
-from training.pair_scoring import PairScoringError, pair_scoring_run_create
+from training.pair_scoring import PairScoringError, pair_scoring_run_cancel, pair_scoring_run_create
 from training.runs import (
     TrainingError,
     training_run_can_resume,
@@ -214,10 +214,29 @@ def pair_scorings(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "scorings": scorings,
+        "can_cancel": request.user.has_perm("training.change_pairscoringrun"),
+        "active_statuses": selectors.ACTIVE_STATUSES,
         "refresh_seconds": REFRESH_SECONDS if any(selectors.job_is_active(run) for run in scorings) else None,
     }
     status = 400 if form is not None and form.errors else 200
     return render(request, "training/pair_scorings.html", context, status=status)
+
+
+@staff_member_required
+@permission_required("training.change_pairscoringrun", raise_exception=True)
+@require_POST
+def pair_scoring_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Stop a queued pair scoring run at once, a running one after its current block."""
+    run = selectors.pair_scoring_run_get(run_id=run_id)
+    if run is None:
+        raise Http404("no pair scoring run with this id")
+    try:
+        pair_scoring_run_cancel(run=run)
+    except PairScoringError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Cancel requested for pair scoring run {run.pk}.")
+    return redirect("training-pages:pair-scorings")
 
 
 def _start_pair_scoring(request: HttpRequest, form: PairScoringRunForm) -> bool:

@@ -36,7 +36,12 @@ from mhp.jobs import JobStatus
 from training import pair_scoring
 from training.models import PairScore, PairScoringRun, TrainingRun
 from training.mps import DIMENSIONS, MPSConfig, MPSModel, save_checkpoint, score_images, tiny_config
-from training.pair_scoring import PairScoringError, pair_scoring_run_create, pair_scoring_run_execute
+from training.pair_scoring import (
+    PairScoringError,
+    pair_scoring_run_cancel,
+    pair_scoring_run_create,
+    pair_scoring_run_execute,
+)
 from training.runs import training_run_create, training_run_execute
 from training.scoring import cached_scorer
 from training.trainer.simulate import write_simulated_export
@@ -266,6 +271,69 @@ def test_an_admin_reaches_the_page_from_home_and_starts_a_run(admin, checkpoint,
     assert (run.status, run.pairs_scored, run.config["batch_size"]) == (JobStatus.SUCCEEDED, 1, 8)
     row = re.search(rf'<tr data-scoring="{run.pk}">(.*?)</tr>', admin.get(PAGE).content.decode(), re.S).group(1)
     assert checkpoint in row and "Succeeded" in row and "100%" in row and '<td class="num">1</td>' in row
+
+
+def test_a_queued_run_cancelled_never_starts(checkpoint):
+    _prompt_pairs(3)
+    run = pair_scoring_run_cancel(run=pair_scoring_run_create(checkpoint=checkpoint, enqueue=False))
+    assert (run.status, run.cancel_requested) == (JobStatus.CANCELLED, True) and run.finished_at is not None
+    run = pair_scoring_run_execute(run_id=run.pk)  # its task, delivered after the cancel
+    assert (run.status, run.pairs_scored, run.started_at) == (JobStatus.CANCELLED, 0, None)
+    assert not PairScore.objects.exists()
+    with pytest.raises(PairScoringError, match=f"pair scoring run {run.pk} is cancelled: nothing to cancel"):
+        pair_scoring_run_cancel(run=run)
+
+
+def test_a_running_run_stops_after_its_current_block_and_orders_nothing(settings, checkpoint):
+    settings.QUEUE_ORDER = "guided"
+    for _ in range(3):
+        _prompt_pairs(3)  # three prompts of 3 images: one block each at batch size 3
+    run = pair_scoring_run_create(checkpoint=checkpoint, batch_size=3, enqueue=False)
+    heard = []
+
+    def cancel_after_the_first_block(done, total):
+        heard.append(done)
+        if len(heard) == 1:
+            assert pair_scoring_run_cancel(run=run).status == JobStatus.RUNNING
+
+    run = pair_scoring_run_execute(run_id=run.pk, progress=cancel_after_the_first_block)
+    assert (run.status, run.error, run.pairs_scored, heard) == (JobStatus.CANCELLED, "", 3, [3])
+    assert PairScore.objects.filter(run=run).count() == 3 and not QueueOrder.objects.exists()
+    with pytest.raises(PairScoringError, match="is cancelled: nothing to cancel"):
+        pair_scoring_run_cancel(run=run)
+
+
+def test_staff_who_may_change_runs_cancel_one_from_the_page(admin, checkpoint, client):
+    queued = pair_scoring_run_create(checkpoint=checkpoint, enqueue=False)
+    done = PairScoringRun.objects.create(checkpoint_path=checkpoint, status=JobStatus.SUCCEEDED)
+    cancel = reverse("training-pages:pair-scoring-cancel", args=[queued.pk])
+    assert f'action="{cancel}"' in admin.get(PAGE).content.decode()
+    assert admin.get(cancel).status_code == 405
+    response = admin.post(cancel, follow=True)
+    assert response.redirect_chain == [(PAGE, 302)]
+    assert f"Cancel requested for pair scoring run {queued.pk}." in response.content.decode()
+    assert PairScoringRun.objects.get(pk=queued.pk).status == JobStatus.CANCELLED
+    assert f'action="{cancel}"' not in admin.get(PAGE).content.decode()  # no button once it is over
+
+    refused = admin.post(reverse("training-pages:pair-scoring-cancel", args=[done.pk]), follow=True)
+    assert f"pair scoring run {done.pk} is succeeded: nothing to cancel" in refused.content.decode()
+    assert PairScoringRun.objects.get(pk=done.pk).status == JobStatus.SUCCEEDED
+    for missing in (999_999, 2**63):
+        assert admin.post(reverse("training-pages:pair-scoring-cancel", args=[missing])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "staff", "status"), [(roles.ANNOTATOR, False, 302), (roles.REVIEWER, False, 302), (None, True, 403)]
+)
+def test_others_cannot_cancel_a_run(client, checkpoint, role, staff, status):
+    queued = pair_scoring_run_create(checkpoint=checkpoint, enqueue=False)
+    user = make_user(role)
+    if staff:  # staff without the permission to change pair scoring runs
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    client.force_login(user)
+    assert client.post(reverse("training-pages:pair-scoring-cancel", args=[queued.pk])).status_code == status
+    assert PairScoringRun.objects.get(pk=queued.pk).status == JobStatus.QUEUED
 
 
 def test_bad_form_input_is_a_400_that_stores_nothing(admin, checkpoint, tmp_path, client):

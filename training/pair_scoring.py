@@ -101,25 +101,32 @@ def pair_scoring_run_execute(*, run_id: int, progress: Progress | None = None) -
     pairs. A run in any other state is returned as it is; any failure ends it failed with its message."""
 
     def execute(run: PairScoringRun) -> dict:
+        started, tally, cancelled = time.monotonic(), _Tally(), _cancel_check(run)
+
+        def stopped() -> dict:
+            metrics = tally.metrics(time.monotonic() - started, [])
+            return {"status": JobStatus.CANCELLED, "pairs_scored": tally.pairs_scored, "metrics": metrics}
+
+        if run.cancel_requested:  # asked in the admin while it was queued
+            return stopped()
         scorer = _loaded_scorer(run)
-        started = time.monotonic()
         PairScore.objects.filter(run=run).delete()  # a run queued again starts over
         total = _pairs_to_score().count()
         report = _progress(run, total, progress)
-        tally, cancelled = _Tally(), _cancel_check(run)
         for pairs, scores in _scored_blocks(scorer, run.config.get("batch_size", BATCH_SIZE), tally):
             _store(run, pairs, scores, tally)
             report(tally.pairs_seen)
             if cancelled():
-                metrics = tally.metrics(time.monotonic() - started, [])
-                return {"status": JobStatus.CANCELLED, "pairs_scored": tally.pairs_scored, "metrics": metrics}
+                return stopped()
+        if cancelled(now=True):  # asked during the last block
+            return stopped()
         seconds = time.monotonic() - started
         flags = contradicting_annotators_flag(run)
         metrics = {**tally.metrics(seconds, flags), "disagreements": disagreement_candidates(run)}
         return {"pairs_scored": tally.pairs_scored, "metrics": metrics}
 
     run = job_run(PairScoringRun.objects.select_related("training_run"), run_id, execute)
-    if run.status == JobStatus.SUCCEEDED and settings.QUEUE_ORDER == "guided":
+    if run.status == JobStatus.SUCCEEDED and not run.cancel_requested and settings.QUEUE_ORDER == "guided":
         _queue_ordered_by(run)
     return run
 
@@ -137,13 +144,13 @@ def pair_scoring_run_cancel(*, run: PairScoringRun) -> PairScoringRun:
     return run
 
 
-def _cancel_check(run: PairScoringRun) -> Callable[[], bool]:
-    """Whether the run was asked to stop: the row is read at most once every CANCEL_CHECK_SECONDS."""
+def _cancel_check(run: PairScoringRun) -> Callable[..., bool]:
+    """Whether the run was asked to stop: the row is read at most once every CANCEL_CHECK_SECONDS, unless `now`."""
     checked_at = -CANCEL_CHECK_SECONDS
 
-    def cancelled() -> bool:
+    def cancelled(*, now: bool = False) -> bool:
         nonlocal checked_at
-        if time.monotonic() - checked_at < CANCEL_CHECK_SECONDS:
+        if not now and time.monotonic() - checked_at < CANCEL_CHECK_SECONDS:
             return False
         checked_at = time.monotonic()
         return PairScoringRun.objects.filter(pk=run.pk, cancel_requested=True).exists()

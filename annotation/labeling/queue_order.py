@@ -11,21 +11,23 @@ Partly judged pairs come first in either order (the claim's head, annotation.lab
 An order is a job (`QueueOrder`): the page queues it, a Celery task applies it. The ranks are written in
 short transactions of `_RANK_CHUNK` pairs, because every rank written locks its pair row until commit and
 claims step over locked rows: one transaction over 1,000,000 pairs made claims wait seconds while it ran.
-So that a half-written order never jumps ahead of the one in force, a new order's ranks start above every
-rank in use (`_rank_base`): the pairs the order in force ranked keep coming first until the new one is
-complete, then their ranks are cleared, also in chunks, and the fresh fronts move. (Unranked pairs come after
-both, as always.) An order that fails half-way leaves the order in force first and its own ranked pairs next;
-the next order or reset clears them.
+A new order's ranks lie below every rank in use (`_rank_base`) and are written from its first pair on, each
+chunk moving the fresh fronts as it commits: from the first chunk on, the new order's best pairs are served
+first, then the pairs the order in force ranked and the new one has not reached yet, in their old order.
+Once all are written the old ranks are cleared (also in chunks). An order that fails half-way leaves the
+chunks it wrote first and the order in force after them; the next order or reset clears them. (After some
+2,000 orders of 1,000,000 pairs the ranks would run out: the ranks in use are then cleared first.)
 """
 
 import secrets
+import threading
 from contextlib import contextmanager
 
 import numpy as np
 from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
-from django.db.models import Max, Value
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Min, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -41,6 +43,7 @@ _BULK_ROWS = 2000
 _RANK_CHUNK = 10_000
 # The session advisory lock that makes orders apply one at a time (the claims' front lock is 8460001).
 _APPLY_LOCK = 8460002
+_APPLY_IN_PROCESS = threading.Lock()
 APPLY_TASK = "annotation.queue_order_apply"
 _SEED_BITS = 62
 
@@ -108,9 +111,14 @@ def _order_create(*, run=None, random_share=None, seed=None, created_by=None) ->
 def _apply(order: QueueOrder) -> dict:
     with _one_apply_at_a_time():
         ids = _serving_ids(order) if order.guided else np.empty(0, dtype=np.int64)
-        base = _rank_base(len(ids)) if len(ids) else QUEUE_RANK_LAST
-        _ranks_write(order, ids, base)
-        _ranks_clear(below=base)
+        last = _ranks_write(order, ids)
+        try:
+            _ranks_clear(above=last)
+        except DatabaseError as error:
+            raise JobFailed(
+                f"the new ranks are written and served first, but clearing the previous order's failed ({error}):"
+                " apply the order again"
+            ) from error
         with transaction.atomic():
             _fronts_lock()
             _fronts_move()
@@ -153,9 +161,11 @@ def _fresh_scores(run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @contextmanager
 def _one_apply_at_a_time():
-    # Two orders written at once would interleave their ranks. A session lock: the apply is many transactions.
+    # Two orders written at once would interleave their ranks; the apply is many transactions, so a session
+    # lock on PostgreSQL, and a process lock where Celery runs in the web process (SQLite, the demo).
     if connection.vendor != "postgresql":
-        yield  # SQLite runs one writer at a time, and its Celery runs in-process
+        with _APPLY_IN_PROCESS:
+            yield
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [_APPLY_LOCK])
@@ -167,25 +177,31 @@ def _one_apply_at_a_time():
 
 
 def _rank_base(count: int) -> int:
-    """The first rank of a new order of `count` pairs: above every rank in use, so that the order in force keeps
-    coming first while this one is written. Near the integer's end the ranks in use are cleared first."""
-    in_use = Pair.objects.filter(queue_rank__lt=QUEUE_RANK_LAST).aggregate(top=Max("queue_rank"))["top"]
-    base = (in_use or 0) + 1
-    if base + count >= QUEUE_RANK_LAST:
-        _ranks_clear(below=QUEUE_RANK_LAST)
-        return 1
+    """The first rank of a new order of `count` pairs: its ranks lie just below every rank in use. When they
+    would run out (ranks are positive), the ranks in use are cleared first and the order starts from the top."""
+    lowest = Pair.objects.filter(queue_rank__lt=QUEUE_RANK_LAST).aggregate(low=Min("queue_rank"))["low"]
+    base = (QUEUE_RANK_LAST if lowest is None else lowest) - count
+    if base < 1:
+        _ranks_clear(above=0)
+        return QUEUE_RANK_LAST - count
     return base
 
 
-def _ranks_write(order: QueueOrder, ids_in_order: np.ndarray, base: int) -> None:
-    """Ranks base, base + 1, ... in serving order, a short transaction per chunk (progress after each)."""
+def _ranks_write(order: QueueOrder, ids_in_order: np.ndarray) -> int:
+    """Consecutive ranks in serving order, a short transaction per chunk that also moves the fresh fronts to the
+    new first pairs (progress after each). Returns the last rank written (0: none)."""
     ids = ids_in_order.tolist()
+    if not ids:
+        return 0
+    base = _rank_base(len(ids))
     for start in range(0, len(ids), _RANK_CHUNK):
         chunk = ids[start : start + _RANK_CHUNK]
-        ranks = list(range(base + start, base + start + len(chunk)))
         with transaction.atomic():
-            _ranks_set(chunk, ranks)
+            _ranks_set(chunk, list(range(base + start, base + start + len(chunk))))
+            _fronts_lock()
+            _fronts_move()
         job_progress(order, (start + len(chunk)) / len(ids))
+    return base + len(ids) - 1
 
 
 def _ranks_set(ids: list[int], ranks: list[int]) -> None:
@@ -201,17 +217,13 @@ def _ranks_set(ids: list[int], ranks: list[int]) -> None:
     Pair.objects.bulk_update(pairs, ["queue_rank"], batch_size=_BULK_ROWS)
 
 
-def _ranks_clear(*, below: int) -> None:
-    """Every rank under `below` back to QUEUE_RANK_LAST, a short transaction per chunk of pairs in id order."""
+def _ranks_clear(*, above: int) -> None:
+    """Every rank above `above` back to QUEUE_RANK_LAST, a short transaction per chunk of pairs in id order."""
+    stale = Pair.objects.filter(queue_rank__gt=above, queue_rank__lt=QUEUE_RANK_LAST)
     after = 0
-    while True:
-        stale = Pair.objects.filter(pk__gt=after, queue_rank__lt=below).order_by("pk").values_list("pk", flat=True)
-        chunk = list(stale[:_RANK_CHUNK])
-        if not chunk:
-            return
+    while chunk := list(stale.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:_RANK_CHUNK]):
         # By id range, not a list of ids: the stale pairs in it are exactly the chunk's.
-        in_chunk = Pair.objects.filter(pk__gte=chunk[0], pk__lte=chunk[-1], queue_rank__lt=below)
-        in_chunk.update(queue_rank=QUEUE_RANK_LAST)
+        stale.filter(pk__gte=chunk[0], pk__lte=chunk[-1]).update(queue_rank=QUEUE_RANK_LAST)
         after = chunk[-1]
 
 

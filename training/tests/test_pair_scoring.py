@@ -303,6 +303,20 @@ def test_a_running_run_stops_after_its_current_block_and_orders_nothing(settings
         pair_scoring_run_cancel(run=run)
 
 
+def test_a_cancel_during_the_last_block_or_asked_in_the_admin_while_queued_still_stops_the_run(settings, checkpoint):
+    settings.QUEUE_ORDER = "guided"
+    _prompt_pairs(3)
+    run = pair_scoring_run_create(checkpoint=checkpoint, batch_size=3, enqueue=False)
+    run = pair_scoring_run_execute(run_id=run.pk, progress=lambda done, total: pair_scoring_run_cancel(run=run))
+    assert (run.status, run.pairs_scored) == (JobStatus.CANCELLED, 3) and not QueueOrder.objects.exists()
+
+    queued = pair_scoring_run_create(checkpoint=checkpoint, enqueue=False)
+    PairScoringRun.objects.filter(pk=queued.pk).update(cancel_requested=True)  # the admin's one editable field
+    queued = pair_scoring_run_execute(run_id=queued.pk)
+    assert (queued.status, queued.pairs_scored) == (JobStatus.CANCELLED, 0)
+    assert not PairScore.objects.filter(run=queued).exists() and not QueueOrder.objects.exists()
+
+
 def test_staff_who_may_change_runs_cancel_one_from_the_page(admin, checkpoint, client):
     queued = pair_scoring_run_create(checkpoint=checkpoint, enqueue=False)
     done = PairScoringRun.objects.create(checkpoint_path=checkpoint, status=JobStatus.SUCCEEDED)

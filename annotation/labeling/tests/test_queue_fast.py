@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 from importlib import util as importlib_util
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -346,7 +347,7 @@ def _hold_row_lock(pair_id: int, seconds: float, locked: threading.Event) -> thr
             with transaction.atomic():
                 Pair.objects.select_for_update().get(pk=pair_id)
                 locked.set()
-                threading.Event().wait(seconds)  # not time.sleep, which a test may be counting
+                time.sleep(seconds)
         finally:
             connection.close()
 
@@ -376,8 +377,10 @@ def test_a_claim_waits_out_a_short_row_lock_on_the_last_pair_instead_of_answerin
 @pytest.mark.parametrize("sql_path", [True, False])
 def test_a_claim_gives_up_on_a_pair_locked_for_long_and_an_empty_queue_answers_at_once(sql_path, monkeypatch):
     monkeypatch.setattr(queue, "USE_POSTGRES_SQL", sql_path)
-    pauses, sleep = [], time.sleep
-    monkeypatch.setattr(queue.time, "sleep", lambda seconds: pauses.append(seconds) or sleep(seconds))
+    pauses = []
+    # The queue module's own `time` only: other threads' sleeps are not counted.
+    counted = SimpleNamespace(sleep=lambda seconds: pauses.append(seconds) or time.sleep(seconds))
+    monkeypatch.setattr(queue, "time", counted)
     (pair,) = make_pairs(1, required=1)
     annotator, other = make_user(roles.ANNOTATOR), make_user(roles.ANNOTATOR)
     holder = _hold_row_lock(pair.pk, seconds=3, locked=threading.Event())

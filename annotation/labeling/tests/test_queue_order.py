@@ -309,40 +309,44 @@ def _in_another_connection(read):
     return result[0]
 
 
-def _first_fresh_and_ranked() -> tuple[int, int]:
-    ranked = Pair.objects.filter(judgements_done=0).exclude(queue_rank=QUEUE_RANK_LAST)
-    return ranked.order_by("queue_rank", "id").values_list("pk", flat=True)[0], ranked.count()
+def _served_order_and_front() -> tuple[list[int], int]:
+    """The fresh pairs in (rank, id) order, and where the unjudged non-gold pairs' front stands."""
+    fresh = Pair.objects.filter(judgements_done=0).order_by("queue_rank", "id").values_list("pk", flat=True)
+    return list(fresh), QueueFront.objects.get(is_gold=False).fresh_from
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_an_order_writes_its_ranks_in_short_transactions_behind_the_order_in_force(monkeypatch):
-    # Row locks last until commit and claims skip locked rows: every chunk of ranks commits on its own, and
-    # while they are written the order in force still comes first.
-    pairs = make_pairs(12)
-    old, new = pairs[:4], pairs[4:10]
-    queue_order_from_run(
-        _scored(old, {pair.pk: u for pair, u in zip(old, (0.1, 0.9, 0.5, 0.3), strict=True)}), random_share=0.0
-    )
-    new_run = _scored(new, {pair.pk: (index + 1) / 10 for index, pair in enumerate(new)})
+def test_an_order_writes_its_ranks_in_short_transactions_best_pairs_first(monkeypatch):
+    # Row locks last until commit and claims skip locked rows: every chunk of ranks commits on its own with the
+    # fronts moved to it, the new order's best pairs first, then the order in force for the pairs not reached.
+    pairs = make_pairs(7)
+    scored = pairs[:6]
+    old_order = [scored[i] for i in (0, 1, 2, 3, 4, 5)]
+    new_order = [scored[i] for i in (5, 3, 1, 4, 2, 0)]
+    queue_order_from_run(_scored(old_order, {p.pk: 1 - i / 10 for i, p in enumerate(old_order)}), random_share=0.0)
+    new_run = _scored(new_order, {p.pk: 1 - i / 10 for i, p in enumerate(new_order)})
     monkeypatch.setattr(queue_order, "_RANK_CHUNK", 2)
     seen, progress = [], queue_order.job_progress
     monkeypatch.setattr(
         queue_order,
         "job_progress",
-        lambda job, fraction: seen.append(_in_another_connection(_first_fresh_and_ranked)) or progress(job, fraction),
+        lambda job, fraction: seen.append(_in_another_connection(_served_order_and_front)) or progress(job, fraction),
     )
     queue_order_from_run(new_run, random_share=0.0)
 
-    # Seen from elsewhere after each chunk: 2, 4, 6 of the new ranks committed, the old order's first pair first.
-    assert seen == [(old[1].pk, 4 + 2), (old[1].pk, 4 + 4), (old[1].pk, 4 + 6)]
-    assert _claims(7) == [pair.pk for pair in reversed(new)] + [old[0].pk]
-    assert sorted(Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).values_list("pk", flat=True)) == sorted(
-        pair.pk for pair in new
-    )
+    # Seen from another connection after each chunk: the chunks written so far in the new order, then the old
+    # order's remaining pairs, then the unscored pair; the front on the new first pair.
+    unscored = pairs[6].pk
+    for written, (served, front) in zip((2, 4, 6), seen, strict=True):
+        reached = [p.pk for p in new_order[:written]]
+        assert served == reached + [p.pk for p in old_order if p.pk not in reached] + [unscored]
+        assert front == new_order[0].pk
+    assert _claims(7) == [p.pk for p in new_order] + [unscored]
+    assert Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).count() == 6
 
 
-def test_an_order_that_fails_half_way_leaves_the_order_in_force_first(monkeypatch):
+def test_an_order_that_fails_half_way_leaves_its_first_chunks_then_the_order_in_force(monkeypatch):
     pairs = make_pairs(8)
     old, new = pairs[:2], pairs[2:8]
     kept = queue_order_from_run(_scored(old, {old[0].pk: 0.2, old[1].pk: 0.8}), random_share=0.0)
@@ -361,9 +365,23 @@ def test_an_order_that_fails_half_way_leaves_the_order_in_force_first(monkeypatc
     failed = queue_order_from_run(new_run, random_share=0.0)
     assert failed.status == JobStatus.FAILED and "connection lost" in failed.error
     assert queue_order_current() == kept
-    # The order in force first, then the chunk the failed order wrote, then every other pair by id.
-    assert _claims(8) == [old[1].pk, old[0].pk, new[5].pk, new[4].pk, *(pair.pk for pair in new[:4])]
+    # The chunk the failed order wrote (its two most uncertain), the order in force, then every other pair by id.
+    assert _claims(8) == [new[5].pk, new[4].pk, old[1].pk, old[0].pk, *(pair.pk for pair in new[:4])]
 
     monkeypatch.setattr(queue_order, "_ranks_set", ranks_set)
     queue_order_reset()
     assert not Pair.objects.exclude(queue_rank=QUEUE_RANK_LAST).exists()
+
+
+def test_when_ranks_would_run_out_the_ranks_in_use_are_cleared_first(monkeypatch):
+    pairs = make_pairs(4)
+    queue_order_from_run(_scored(pairs[:2], {pairs[0].pk: 0.9, pairs[1].pk: 0.1}), random_share=0.0)
+    Pair.objects.filter(pk=pairs[1].pk).update(queue_rank=2)  # as if thousands of orders had gone before
+    queue_order_from_run(_scored(pairs[2:], {pairs[2].pk: 0.1, pairs[3].pk: 0.9}), random_share=0.0)
+    ranks = dict(Pair.objects.values_list("pk", "queue_rank"))
+    assert ranks == {
+        pairs[0].pk: QUEUE_RANK_LAST,
+        pairs[1].pk: QUEUE_RANK_LAST,
+        pairs[3].pk: QUEUE_RANK_LAST - 2,
+        pairs[2].pk: QUEUE_RANK_LAST - 1,
+    }

@@ -78,6 +78,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mhp.settings")
 os.environ.setdefault("DEBUG", "1")
 
+from annotation.dimensions import DIMENSION_KEYS  # noqa: E402
 from annotation.labeling.consensus import (  # noqa: E402
     CLASS_INDEX,
     CLASSES,
@@ -94,7 +95,6 @@ from annotation.labeling.consensus import (  # noqa: E402
 from annotation.labeling.guided import guided_order, uncertainty  # noqa: E402
 from datasets.aggregation import label_class, label_majority  # noqa: E402
 
-DIMENSIONS = ("aesthetics", "detail", "alignment", "overall")  # training.mps.config.DIMENSIONS, without torch
 STRATEGIES = ("fixed", "adaptive", "guided")
 HONEST_ACCURACY = (0.6, 0.95)
 TRAINING_LABELS = {CLASS_INDEX["first"]: [1.0, 0.0], CLASS_INDEX["tie"]: [0.5, 0.5], CLASS_INDEX["second"]: [0.0, 1.0]}
@@ -198,12 +198,12 @@ def build_world(args: argparse.Namespace, folder: Path) -> World:
     total = args.pairs + args.test_pairs
     export = write_simulated_export(folder / "pool", pairs=total, seed=args.seed)  # splits unused: pool first
     records = [json.loads(line) for line in (export / "pairs.jsonl").read_text().splitlines()]
-    truth = np.array([[CLASS_INDEX[label_class(r["labels"][d])] for d in DIMENSIONS] for r in records])
+    truth = np.array([[CLASS_INDEX[label_class(r["labels"][d])] for d in DIMENSION_KEYS] for r in records])
     rng = np.random.default_rng(args.seed)
     spammers = round(args.annotators * args.spammer_share)
     kinds = ["random"] * (spammers // 2) + ["left"] * (spammers - spammers // 2)
     kinds = np.array(kinds + ["honest"] * (args.annotators - spammers))[rng.permutation(args.annotators)]
-    accuracy = rng.uniform(*HONEST_ACCURACY, size=(args.annotators, len(DIMENSIONS)))
+    accuracy = rng.uniform(*HONEST_ACCURACY, size=(args.annotators, len(DIMENSION_KEYS)))
     return World(export, records, truth, np.arange(args.pairs), np.arange(args.pairs, total), kinds, accuracy)
 
 
@@ -211,12 +211,12 @@ def answer(world: World, annotator: int, pair: int, rng: np.random.Generator) ->
     """One judgement's answers on every dimension, as class indices in the pair's canonical order."""
     kind, truth = world.kinds[annotator], world.truth[pair]
     if kind == "random":
-        return rng.integers(0, len(CLASSES), size=len(DIMENSIONS))
+        return rng.integers(0, len(CLASSES), size=len(DIMENSION_KEYS))
     if kind == "left":
         left = CLASS_INDEX["first"] if rng.random() < 0.5 else CLASS_INDEX["second"]
-        return np.full(len(DIMENSIONS), left)
-    right = rng.random(len(DIMENSIONS)) < world.accuracy[annotator]
-    return np.where(right, truth, (truth + rng.integers(1, len(CLASSES), size=len(DIMENSIONS))) % len(CLASSES))
+        return np.full(len(DIMENSION_KEYS), left)
+    right = rng.random(len(DIMENSION_KEYS)) < world.accuracy[annotator]
+    return np.where(right, truth, (truth + rng.integers(1, len(CLASSES), size=len(DIMENSION_KEYS))) % len(CLASSES))
 
 
 # --- a strategy's queue: who judges what, and the labels that come out ------------------------------------
@@ -234,8 +234,8 @@ class Campaign:
         self.judges: list[int] = []
         self.answers: list[np.ndarray] = []
         self.by_pair: dict[int, list[int]] = {}
-        self.confusions = np.tile(confusion_from_accuracy(UNKNOWN_ACCURACY), (annotators, len(DIMENSIONS), 1, 1))
-        self.priors = np.tile(uniform_prior(), (len(DIMENSIONS), 1))
+        self.confusions = np.tile(confusion_from_accuracy(UNKNOWN_ACCURACY), (annotators, len(DIMENSION_KEYS), 1, 1))
+        self.priors = np.tile(uniform_prior(), (len(DIMENSION_KEYS), 1))
         self.posteriors: np.ndarray | None = None  # (pool pairs, dimensions, classes) of the latest fit
         self.fitted = False
 
@@ -253,7 +253,7 @@ class Campaign:
         judges = [self.judges[row] for row in rows]
         posteriors = [
             label_posterior([self.answers[row][d] for row in rows], self.confusions[judges, d], self.priors[d])
-            for d in range(len(DIMENSIONS))
+            for d in range(len(DIMENSION_KEYS))
         ]
         return judgements_wanted(len(rows), posteriors, self.policy)
 
@@ -283,7 +283,7 @@ class Campaign:
         """Dawid-Skene per dimension over every judgement so far, warm-started from the previous fit."""
         items, judges, answers = np.array(self.items), np.array(self.judges), np.array(self.answers)
         posteriors = []
-        for d in range(len(DIMENSIONS)):
+        for d in range(len(DIMENSION_KEYS)):
             start = {"confusions": self.confusions[:, d], "prior": self.priors[d]} if self.fitted else {}
             fit = dawid_skene(
                 items, judges, answers[:, d], n_items=len(self.world.pool), n_judges=len(self.world.kinds), **start
@@ -299,8 +299,8 @@ class Campaign:
 
     def majority_labels(self, pairs: np.ndarray) -> np.ndarray:
         """(pairs, dimensions) class index of today's majority vote (a draw for the most votes is a tie)."""
-        return np.array([[self._majority(pair, d) for d in range(len(DIMENSIONS))] for pair in pairs]).reshape(
-            len(pairs), len(DIMENSIONS)
+        return np.array([[self._majority(pair, d) for d in range(len(DIMENSION_KEYS))] for pair in pairs]).reshape(
+            len(pairs), len(DIMENSION_KEYS)
         )
 
     def _majority(self, pair: int, dimension: int) -> int:
@@ -317,7 +317,7 @@ class Campaign:
             self.refit()
         counts = np.bincount(np.array(self.judges), minlength=len(self.world.kinds))
         by_dimension = [
-            [informativeness(self.confusions[j, d], self.priors[d]) for d in range(len(DIMENSIONS))]
+            [informativeness(self.confusions[j, d], self.priors[d]) for d in range(len(DIMENSION_KEYS))]
             for j in range(len(self.world.kinds))
         ]
         flagged = np.array([looks_like_spammer(values, threshold) for values in by_dimension])
@@ -343,8 +343,8 @@ def _extreme(pick, values: np.ndarray) -> float | None:
 
 def accuracy_table(hits: np.ndarray, counted: np.ndarray) -> dict:
     """Per dimension hits/counted (columns) and their mean over dimensions."""
-    table = {d: float(hits[:, i].sum() / counted[:, i].sum()) for i, d in enumerate(DIMENSIONS)}
-    table["mean"] = float(np.mean([table[d] for d in DIMENSIONS]))
+    table = {d: float(hits[:, i].sum() / counted[:, i].sum()) for i, d in enumerate(DIMENSION_KEYS)}
+    table["mean"] = float(np.mean([table[d] for d in DIMENSION_KEYS]))
     return table
 
 
@@ -400,7 +400,7 @@ class Learner:
         with (folder / "pairs.jsonl").open("w", encoding="utf-8") as export:
             for pair, classes in zip(pairs, labels, strict=True):
                 record = self.world.records[pair]
-                collected = {d: TRAINING_LABELS[int(c)] for d, c in zip(DIMENSIONS, classes, strict=True)}
+                collected = {d: TRAINING_LABELS[int(c)] for d, c in zip(DIMENSION_KEYS, classes, strict=True)}
                 export.write(json.dumps({**record, "split": "train", "labels": collected}) + "\n")
 
     def p_first(self, pairs: np.ndarray) -> np.ndarray:
@@ -410,13 +410,13 @@ class Learner:
         from training.mps import MPSScorer
 
         scorer = MPSScorer(self.model, device="cpu", precision="fp32", batch_size=64)
-        result = np.zeros((len(pairs), len(DIMENSIONS)))
+        result = np.zeros((len(pairs), len(DIMENSION_KEYS)))
         prompts = np.array([self.world.records[pair]["prompt"] for pair in pairs])
         for prompt in np.unique(prompts):
             rows = np.flatnonzero(prompts == prompt)
             pixels = self.world.pixels[torch.as_tensor(pairs[rows])].flatten(0, 1)  # [2k, 3, H, W]: first, second
-            scores = scorer.score_pixels(str(prompt), pixels, DIMENSIONS)
-            for i, d in enumerate(DIMENSIONS):
+            scores = scorer.score_pixels(str(prompt), pixels, DIMENSION_KEYS)
+            for i, d in enumerate(DIMENSION_KEYS):
                 pair_scores = scores[d].view(-1, 2).double()
                 result[rows, i] = torch.sigmoid(pair_scores[:, 0] - pair_scores[:, 1]).numpy()
         return result
@@ -556,13 +556,15 @@ def main(argv: list[str] | None = None) -> dict:
 def format_results(results: dict) -> str:
     names = [name for name in STRATEGIES if name in results]
     header = f"{'strategy':9} {'judgem.':>7} {'pairs':>5} {'labels':>6} {'maj.':>6} "
-    header += " ".join(f"{d[:9]:>9}" for d in (*DIMENSIONS, "mean")) + f" {'spammers':>9} {'false':>5} {'unmeas.':>7}"
+    header += (
+        " ".join(f"{d[:9]:>9}" for d in (*DIMENSION_KEYS, "mean")) + f" {'spammers':>9} {'false':>5} {'unmeas.':>7}"
+    )
     lines = ["final figures (labels: accuracy against the hidden truth; test accuracy per dimension)", header]
     for name in names:
         r = results[name]
         majority = r.get("majority_label_accuracy", r["label_accuracy"])["mean"]
         row = f"{name:9} {r['judgements']:>7} {r['pairs']:>5} {r['label_accuracy']['mean']:>6.3f} {majority:>6.3f} "
-        row += " ".join(f"{r['test_accuracy'][d]:>9.3f}" for d in (*DIMENSIONS, "mean"))
+        row += " ".join(f"{r['test_accuracy'][d]:>9.3f}" for d in (*DIMENSION_KEYS, "mean"))
         flags = r["spammers"]
         row += f" {flags['flagged']:>4}/{flags['spammers']:<4} {flags['false_flags']:>2}/{flags['honest']:<2} "
         lines.append(row + f"{flags['unmeasured']:>7}")

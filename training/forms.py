@@ -4,6 +4,7 @@ TrainConfig fields that `training_run_create` takes. Fields left blank take the 
 from django import forms
 
 from datasets.models import EvaluationSet
+from training import pair_scoring
 from training.baselines.registry import LABELS, METHODS
 from training.models import TrainingRun
 from training.selectors import finished_training_runs, frozen_dataset_versions
@@ -164,7 +165,12 @@ class PairScoringRunForm(forms.Form):
         help_text="Its dataset version's pairs are left out of the model disagreements (it was trained on them).",
     )
     checkpoint = _optional_path("Checkpoint path", "Or an MPS checkpoint on the GPU workers' shared storage.")
-    batch_size = _integer(min_value=1, max_value=4096, initial=32, help_text="Images per vision-tower batch.")
+    batch_size = _integer(
+        min_value=1,
+        max_value=pair_scoring.MAX_BATCH_SIZE,
+        initial=pair_scoring.BATCH_SIZE,
+        help_text="Images per vision-tower batch.",
+    )
     allow_untrained_dimensions = forms.BooleanField(
         required=False,
         label="Allow untrained dimensions",

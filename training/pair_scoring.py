@@ -303,8 +303,9 @@ def _image_scores(scorer, readable: list[tuple[Image, object]], conditions, batc
         return {}
     model, config = scorer.model, scorer.model.config
     pixels = torch.stack([pixels for _, pixels in readable])
-    prompts = list(dict.fromkeys(image.prompt.text for image, _ in readable))
-    row = torch.tensor([prompts.index(image.prompt.text) for image, _ in readable])
+    prompt_row = {text: index for index, text in enumerate(dict.fromkeys(image.prompt.text for image, _ in readable))}
+    prompts = list(prompt_row)
+    row = torch.tensor([prompt_row[image.prompt.text] for image, _ in readable])
     scores = []
     with torch.inference_mode(), scorer._autocast():
         ids = tokenize(prompts, config.context_length, pad_id=config.pad_id).to(scorer.device)

@@ -51,6 +51,10 @@ def pair_scoring_run_get(*, run_id: int) -> PairScoringRun | None:
     return PairScoringRun.objects.filter(pk=run_id).first()
 
 
+def training_run_by_name(name: str) -> TrainingRun | None:
+    return TrainingRun.objects.filter(name=name).first()
+
+
 def training_run_get(*, run_id: int) -> TrainingRun | None:
     return TrainingRun.objects.select_related("dataset_version", "created_by").filter(pk=run_id).first()
 

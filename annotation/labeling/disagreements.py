@@ -23,16 +23,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from itertools import islice
 
-from django.apps import apps
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, FilteredRelation, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Greatest
 
 from annotation.dimensions import DIMENSION_KEYS
+from annotation.labeling.flags import annotator_flag_open
 from annotation.labeling.quality import CATEGORIES
+from annotation.labeling.selectors import scoring_runs_succeeded
 from annotation.models import AnnotatorFlag, FlagKind, Judgement, Pair
-from mhp.jobs import JobStatus
 
 # An annotator is flagged when they pick the other image on at least this share of their answers where
 # the label and the model confidently agree, over at least this many such answers (one answer = one
@@ -47,8 +46,7 @@ DISAGREEMENTS_KEPT = 5000
 
 def latest_scoring_run():
     """The newest succeeded PairScoringRun (with its training run), or None."""
-    runs = apps.get_model("training", "PairScoringRun").objects.select_related("training_run")
-    return runs.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at", "-id").first()
+    return scoring_runs_succeeded().select_related("training_run").order_by("-finished_at", "-id").first()
 
 
 def trained_version_id(run) -> int | None:
@@ -179,20 +177,8 @@ def contradicting_annotators_flag(run) -> list[AnnotatorFlag]:
             f"Picked the other image on {contradicted} of {answers} answers ({rate:.0%}) where the consensus and "
             f"pair scoring run {run.pk}'s model agreed with probability {figures['probability']} or more."
         )
-        if flag := _flag_open(annotator_id, detail, figures):
+        if flag := annotator_flag_open(
+            annotator_id=annotator_id, kind=FlagKind.CONTRADICTS, detail=detail, figures=figures
+        ):
             created.append(flag)
     return created
-
-
-def _flag_open(annotator_id: int, detail: str, figures: dict) -> AnnotatorFlag | None:
-    """A new open CONTRADICTS flag, or None where one is open already (the partial unique index decides)."""
-    if AnnotatorFlag.objects.filter(
-        annotator_id=annotator_id, kind=FlagKind.CONTRADICTS, reviewed_at__isnull=True
-    ).exists():
-        return None
-    try:
-        with transaction.atomic():
-            return AnnotatorFlag.objects.create(annotator_id=annotator_id, kind=FlagKind.CONTRADICTS, detail=detail,
-                                                figures=figures)  # fmt: skip
-    except IntegrityError:  # another run flagged them meanwhile
-        return None

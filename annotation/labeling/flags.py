@@ -2,11 +2,21 @@
 scoring): dismiss the flag with a note, or stop the annotator's labeling through the deactivation service."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.labeling.services import annotator_deactivate
 from annotation.models import AnnotatorFlag
+
+
+def annotator_flag_open(*, annotator_id: int, kind: str, detail: str, figures: dict) -> AnnotatorFlag | None:
+    """A new open flag, or None where one of this kind is open already (the partial unique index decides,
+    also against another run flagging them meanwhile)."""
+    try:
+        with transaction.atomic():
+            return AnnotatorFlag.objects.create(annotator_id=annotator_id, kind=kind, detail=detail, figures=figures)
+    except IntegrityError:
+        return None
 
 
 class FlagReviewError(ValueError):

@@ -24,7 +24,6 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, Value
@@ -120,7 +119,6 @@ def _apply(order: QueueOrder) -> dict:
                 " apply the order again"
             ) from error
         with transaction.atomic():
-            _fronts_lock()
             _fronts_move()
     return {"pairs_ranked": len(ids)}
 
@@ -135,13 +133,6 @@ def _serving_ids(order: QueueOrder) -> np.ndarray:
         guided.uncertainty(probabilities), random_share=order.random_share, rng=rng, groups=groups
     )
     return ids[serving]
-
-
-def scoring_runs_succeeded():
-    """The pair scoring runs an order can be taken from, newest first (training's model, read by name:
-    annotation never imports training)."""
-    run_model = apps.get_model("training", "PairScoringRun")
-    return run_model.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at", "-id")
 
 
 def _fresh_scores(run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,7 +189,6 @@ def _ranks_write(order: QueueOrder, ids_in_order: np.ndarray) -> int:
         chunk = ids[start : start + _RANK_CHUNK]
         with transaction.atomic():
             _ranks_set(chunk, list(range(base + start, base + start + len(chunk))))
-            _fronts_lock()
             _fronts_move()
         job_progress(order, (start + len(chunk)) / len(ids))
     return base + len(ids) - 1
@@ -227,18 +217,13 @@ def _ranks_clear(*, above: int) -> None:
         after = chunk[-1]
 
 
-def _fronts_lock() -> None:
-    # The claims' own front lock (sql/pair_claim.sql): no claim moves a front while the order moves them.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT pg_advisory_xact_lock({sql.FRONT_LOCK}, 0), pg_advisory_xact_lock({sql.FRONT_LOCK}, 1)"
-            )
-
-
 def _fronts_move() -> None:
-    # The ORM claim path (SQLite) keeps no front: it walks the fresh pairs from the start.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for gold in (False, True):
-                cursor.execute("SELECT * FROM mhp_fresh_front_move(%s, %s)", [gold, timezone.now()])
+    """Each kind's fresh front to its first pair in the order as it now is (call in a transaction). Under the
+    claims' own front lock (sql/pair_claim.sql): no claim moves a front meanwhile. The ORM claim path (SQLite)
+    keeps no front: it walks the fresh pairs from the start."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_advisory_xact_lock({sql.FRONT_LOCK}, 0), pg_advisory_xact_lock({sql.FRONT_LOCK}, 1)")
+        for gold in (False, True):
+            cursor.execute("SELECT * FROM mhp_fresh_front_move(%s, %s)", [gold, timezone.now()])

@@ -30,7 +30,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import BigIntegerField, Case, Count, F, IntegerField, Max, Sum, Value, When
 from django.utils import timezone
 
@@ -43,6 +43,7 @@ from annotation.labeling.consensus import (
     informativeness,
     looks_like_spammer,
 )
+from annotation.labeling.flags import annotator_flag_open
 from annotation.models import (
     AnnotatorFlag,
     AnnotatorProfile,
@@ -252,18 +253,11 @@ def spammers_flag(spammers: dict[int, dict], *, run: ReliabilityRun) -> int:
     for user_id, figures in spammers.items():
         if user_id in handled:
             continue
-        flag = AnnotatorFlag(
-            annotator_id=user_id,
-            kind=FlagKind.SPAMMER,
-            detail=_flag_detail(figures),
-            figures={**figures, "run": run.pk},
-        )
-        try:
-            with transaction.atomic():
-                flag.save()
-        except IntegrityError:  # another run opened the same flag meanwhile (one open flag per kind)
-            continue
-        opened += 1
+        figures = {**figures, "run": run.pk}
+        if annotator_flag_open(
+            annotator_id=user_id, kind=FlagKind.SPAMMER, detail=_flag_detail(figures), figures=figures
+        ):
+            opened += 1
     return opened
 
 

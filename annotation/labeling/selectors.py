@@ -3,6 +3,7 @@
 import hashlib
 import json
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
@@ -25,6 +26,7 @@ from annotation.models import (
     ReliabilityRun,
     Side,
 )
+from mhp.jobs import JobStatus
 from mhp.media import media_url
 
 
@@ -245,3 +247,10 @@ def annotator_flags_reviewed(*, limit: int = 20) -> list[AnnotatorFlag]:
         .select_related("annotator", "reviewed_by")
         .order_by("-reviewed_at", "-pk")[:limit]
     )
+
+
+def scoring_runs_succeeded() -> QuerySet:
+    """The succeeded pair scoring runs, newest first (training's model, read by name: annotation never imports
+    training): the runs a queue order can be taken from, and the disputes page's latest."""
+    run_model = apps.get_model("training", "PairScoringRun")
+    return run_model.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at", "-id")

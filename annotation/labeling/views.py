@@ -9,10 +9,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.dimensions import DIMENSIONS
 from annotation.labeling import flags, queue, queue_order, reliability
@@ -30,6 +30,7 @@ from annotation.labeling.selectors import (
     quality_figures,
     reliabilities_by_annotator,
     reliability_run_latest,
+    scoring_runs_succeeded,
 )
 from annotation.models import Choice
 from mhp.inputs import INT_MAX, form_id
@@ -360,7 +361,7 @@ class QueueOrderForm(forms.Form):
             return data
         if data.get("random_share") is None:
             self.add_error("random_share", "Give the share of pairs served at random (0 to 1).")
-        run = queue_order.scoring_runs_succeeded().filter(pk=data.get("scoring_run") or 0).first()
+        run = scoring_runs_succeeded().filter(pk=data.get("scoring_run") or 0).first()
         if run is None:
             self.add_error("scoring_run", "Choose a pair scoring run that succeeded.")
         data["run"] = run
@@ -369,12 +370,11 @@ class QueueOrderForm(forms.Form):
 
 @login_required
 @permission_required("annotation.view_queueorder", raise_exception=True)
+@require_http_methods(["GET", "POST"])
 def queue_order_page(request: HttpRequest) -> HttpResponse:
     """The order fresh pairs are served in: see it, apply a scoring run's guided order, or reset to id order."""
     if request.method == "GET":
         return _queue_order_render(request, QueueOrderForm(initial={"random_share": settings.QUEUE_RANDOM_SHARE}))
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     if not request.user.has_perm("annotation.add_queueorder"):
         raise PermissionDenied
     form = QueueOrderForm(request.POST)
@@ -397,7 +397,7 @@ def _queue_order_render(request: HttpRequest, form: QueueOrderForm, status: int 
         "form": form,
         "current": queue_order.queue_order_current(),
         "pending": queue_order.queue_orders_pending(),
-        "runs": queue_order.scoring_runs_succeeded()[:QUEUE_ORDER_RUNS_SHOWN],
+        "runs": scoring_runs_succeeded()[:QUEUE_ORDER_RUNS_SHOWN],
         "can_change": request.user.has_perm("annotation.add_queueorder"),
     }
     return render(request, "labeling/queue_order.html", context, status=status)

@@ -6,6 +6,7 @@ from mhp.jobs import JobStatus
 from mhp.progress import progress_bar
 from training.models import TrainingRun
 from training.pair_scoring import BATCH_SIZE, PairScoringError, pair_scoring_run_create, pair_scoring_run_execute
+from training.selectors import training_run_by_name
 
 
 class Command(BaseCommand):
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         )
 
     def _training_run(self, name: str) -> TrainingRun:
-        run = TrainingRun.objects.filter(name=name).first()
+        run = training_run_by_name(name)
         if run is None:
             raise CommandError(f"no training run named {name!r}")
         return run

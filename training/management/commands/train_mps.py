@@ -5,6 +5,7 @@ from django.utils.timezone import now
 from datasets.models import DatasetVersion
 from training.models import TrainingRun
 from training.runs import TrainingError, training_run_create, training_run_execute, training_run_resume
+from training.selectors import training_run_by_name
 
 
 class Command(BaseCommand):
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         return training_run_create(name=run_name, version=version, options=values, enqueue=queue)
 
     def _run(self, name: str) -> TrainingRun:
-        run = TrainingRun.objects.filter(name=name).first()
+        run = training_run_by_name(name)
         if run is None:
             raise CommandError(f"no training run named {name!r}")
         return run
